@@ -1,0 +1,5 @@
+//! Command-line interface (in progress).
+
+pub fn run() -> std::process::ExitCode {
+    std::process::ExitCode::FAILURE
+}

@@ -1,0 +1,263 @@
+//! What is measured: a CP code or a URL, on a delivery network.
+//!
+//! A [`Target`] is the unit that pollers, history rows, resources and live channels are keyed by.
+//! Its [`Target::key`] is a stable string; the JSON form (`{"cpCode": 1, "delivery": "STANDARD_TLS"}`
+//! or `{"url": "https://..."}`) is the one of the `watch` setting and of `history import` lines.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Akamai's delivery networks, as the eStats API spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Delivery {
+    #[serde(rename = "STANDARD_TLS")]
+    StandardTls,
+    #[serde(rename = "ENHANCED_TLS")]
+    EnhancedTls,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::StandardTls => "STANDARD_TLS",
+            Delivery::EnhancedTls => "ENHANCED_TLS",
+        }
+    }
+
+    /// Parses the setting/query spelling; "" means "not set".
+    pub fn parse_optional(value: &str) -> Result<Option<Delivery>, String> {
+        match value.trim() {
+            "" => Ok(None),
+            v if v.eq_ignore_ascii_case("STANDARD_TLS") => Ok(Some(Delivery::StandardTls)),
+            v if v.eq_ignore_ascii_case("ENHANCED_TLS") => Ok(Some(Delivery::EnhancedTls)),
+            other => Err(format!(
+                "unknown delivery network {other:?}: use STANDARD_TLS, ENHANCED_TLS or leave it empty"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The thing eStats is asked about: exactly one of a CP code or an absolute URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    CpCode(u64),
+    Url(String),
+}
+
+/// A subject on a delivery network (`None` lets Akamai pick the network the subject uses).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    pub subject: Subject,
+    pub delivery: Option<Delivery>,
+}
+
+/// Why a target could not be built; each names the field and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("cpCode {0:?} is not a CP code: use the digits only, e.g. 1209788")]
+    CpCodeNotNumeric(String),
+    #[error("url {0:?} is not an absolute http(s) URL: write it with its scheme, e.g. https://www.example.com/")]
+    UrlNotAbsolute(String),
+    #[error("a target needs exactly one of cpCode or url, got {0}")]
+    SubjectCount(&'static str),
+    #[error("delivery: {0}")]
+    Delivery(String),
+    #[error("target key {0:?} is not of the form cp:<digits>/<delivery> or url:<url>/<delivery>")]
+    Key(String),
+}
+
+impl Target {
+    pub fn cp_code(code: u64, delivery: Option<Delivery>) -> Self {
+        Target {
+            subject: Subject::CpCode(code),
+            delivery,
+        }
+    }
+
+    /// Parses a CP code given as text (template variables arrive as strings).
+    pub fn parse_cp_code(raw: &str) -> Result<u64, TargetError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TargetError::CpCodeNotNumeric(raw.to_string()));
+        }
+        trimmed
+            .parse::<u64>()
+            .map_err(|_| TargetError::CpCodeNotNumeric(raw.to_string()))
+    }
+
+    /// Checks that a URL is absolute http(s) with a host, as eStats requires.
+    pub fn parse_url(raw: &str) -> Result<String, TargetError> {
+        let trimmed = raw.trim();
+        match url::Url::parse(trimmed) {
+            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
+                Ok(trimmed.to_string())
+            }
+            _ => Err(TargetError::UrlNotAbsolute(raw.to_string())),
+        }
+    }
+
+    /// Stable identity used by history rows, pollers, resources and live channels.
+    pub fn key(&self) -> String {
+        let delivery = self.delivery.map(Delivery::as_str).unwrap_or("ANY");
+        match &self.subject {
+            Subject::CpCode(c) => format!("cp:{c}/{delivery}"),
+            Subject::Url(u) => format!("url:{u}/{delivery}"),
+        }
+    }
+
+    /// Inverse of [`Target::key`].
+    pub fn from_key(key: &str) -> Result<Target, TargetError> {
+        let bad = || TargetError::Key(key.to_string());
+        let (rest, delivery) = key.rsplit_once('/').ok_or_else(bad)?;
+        let delivery = match delivery {
+            "ANY" => None,
+            d => Some(
+                Delivery::parse_optional(d)
+                    .map_err(|_| bad())?
+                    .ok_or_else(bad)?,
+            ),
+        };
+        if let Some(code) = rest.strip_prefix("cp:") {
+            let code = Target::parse_cp_code(code).map_err(|_| bad())?;
+            Ok(Target::cp_code(code, delivery))
+        } else if let Some(url) = rest.strip_prefix("url:") {
+            let url = Target::parse_url(url).map_err(|_| bad())?;
+            Ok(Target {
+                subject: Subject::Url(url),
+                delivery,
+            })
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// Short human label for frames and legends, e.g. `cpCode 1209788 (STANDARD_TLS)`.
+    pub fn label(&self) -> String {
+        let subject = match &self.subject {
+            Subject::CpCode(c) => format!("cpCode {c}"),
+            Subject::Url(u) => u.clone(),
+        };
+        match self.delivery {
+            Some(d) => format!("{subject} ({d})"),
+            None => subject,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// The JSON shape of a target in settings (`watch`) and import files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cp_code: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+}
+
+impl TargetSpec {
+    pub fn check(&self) -> Result<Target, TargetError> {
+        let delivery = Delivery::parse_optional(self.delivery.as_deref().unwrap_or(""))
+            .map_err(TargetError::Delivery)?;
+        let url = self.url.as_deref().filter(|u| !u.trim().is_empty());
+        let cp = self
+            .cp_code
+            .as_ref()
+            .filter(|v| !v.is_null() && v.as_str() != Some(""));
+        match (cp, url) {
+            (Some(cp), None) => {
+                let text = match cp {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Ok(Target::cp_code(Target::parse_cp_code(&text)?, delivery))
+            }
+            (None, Some(u)) => Ok(Target {
+                subject: Subject::Url(Target::parse_url(u)?),
+                delivery,
+            }),
+            (Some(_), Some(_)) => Err(TargetError::SubjectCount("both")),
+            (None, None) => Err(TargetError::SubjectCount("neither")),
+        }
+    }
+}
+
+impl From<&Target> for TargetSpec {
+    fn from(t: &Target) -> Self {
+        let (cp_code, url) = match &t.subject {
+            Subject::CpCode(c) => (Some(serde_json::Value::from(*c)), None),
+            Subject::Url(u) => (None, Some(u.clone())),
+        };
+        TargetSpec {
+            cp_code,
+            url,
+            delivery: t.delivery.map(|d| d.as_str().to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_round_trips() {
+        for t in [
+            Target::cp_code(1209788, Some(Delivery::StandardTls)),
+            Target::cp_code(1, None),
+            Target {
+                subject: Subject::Url("https://www.example.com/a/b?c=d".into()),
+                delivery: Some(Delivery::EnhancedTls),
+            },
+        ] {
+            assert_eq!(Target::from_key(&t.key()).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn cp_code_must_be_digits() {
+        assert!(matches!(
+            Target::parse_cp_code("12a"),
+            Err(TargetError::CpCodeNotNumeric(_))
+        ));
+        assert!(matches!(
+            Target::parse_cp_code(""),
+            Err(TargetError::CpCodeNotNumeric(_))
+        ));
+        assert_eq!(Target::parse_cp_code(" 42 ").unwrap(), 42);
+    }
+
+    #[test]
+    fn url_must_be_absolute() {
+        assert!(Target::parse_url("www.example.com").is_err());
+        assert!(Target::parse_url("/path").is_err());
+        assert!(Target::parse_url("ftp://x/").is_err());
+        assert!(Target::parse_url("https://x/").is_ok());
+    }
+
+    #[test]
+    fn spec_accepts_number_or_string_cp_code() {
+        let a: TargetSpec =
+            serde_json::from_str(r#"{"cpCode": 12, "delivery": "STANDARD_TLS"}"#).unwrap();
+        let b: TargetSpec =
+            serde_json::from_str(r#"{"cpCode": "12", "delivery": "STANDARD_TLS"}"#).unwrap();
+        assert_eq!(a.check().unwrap(), b.check().unwrap());
+        let both: TargetSpec =
+            serde_json::from_str(r#"{"cpCode": 12, "url": "https://x/"}"#).unwrap();
+        assert_eq!(both.check(), Err(TargetError::SubjectCount("both")));
+    }
+}
