@@ -1,0 +1,1 @@
+//! `timeseries`: history of a target as one `timeseries-wide` frame (in progress).
