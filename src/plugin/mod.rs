@@ -1,5 +1,105 @@
-//! Grafana's pluginv2 gRPC services (in progress).
+//! Grafana's plugin protocol: the go-plugin handshake on stdout, hclog JSON logs on stderr, and
+//! the pluginv2 gRPC services, one file each. The services are implemented directly on the
+//! SDK's generated tonic traits, because the SDK's higher-level traits fail a whole request for
+//! one bad query or an unknown user role.
 
-pub fn run() -> std::process::ExitCode {
-    std::process::ExitCode::FAILURE
+pub mod data;
+pub mod diagnostics;
+pub mod instance;
+pub mod resource;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use grafana_plugin_sdk::pluginv2::data_server::DataServer;
+use grafana_plugin_sdk::pluginv2::diagnostics_server::DiagnosticsServer;
+use grafana_plugin_sdk::pluginv2::resource_server::ResourceServer;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing_subscriber::prelude::*;
+
+use instance::Instances;
+
+/// The go-plugin application protocol version this plugin speaks.
+const PROTOCOL_VERSION: &str = "2";
+
+/// Entry point when Grafana starts the executable.
+pub fn run() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GF_PLUGIN_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::registry().with(grafana_plugin_sdk::backend::layer()).with(filter).init();
+
+    if let Ok(versions) = std::env::var("PLUGIN_PROTOCOL_VERSIONS") {
+        if !versions.split(',').any(|v| v.trim() == PROTOCOL_VERSION) {
+            tracing::error!(offered = %versions, "Grafana offers no plugin protocol version this plugin speaks (2)");
+            eprintln!("this plugin speaks plugin protocol version 2; Grafana offered {versions}");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "plugin stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    {
+        // The handshake line is the only thing this process ever writes to stdout.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "1|{PROTOCOL_VERSION}|tcp|{addr}|grpc")?;
+        out.flush()?;
+    }
+
+    let instances = Arc::new(Instances::default());
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    // go-plugin asks for the service "plugin"; "" is the overall status.
+    health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+
+    tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "plugin serving");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(DataServer::new(data::DataService { instances: instances.clone() }))
+        .add_service(DiagnosticsServer::new(diagnostics::DiagnosticsService { instances: instances.clone() }))
+        .add_service(ResourceServer::new(resource::ResourceService { instances: instances.clone() }))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .await?;
+    tracing::info!("plugin shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,0 +1,59 @@
+# Akamai eStats for Grafana: build, test and package.
+#
+#   make test    every check CI runs: rustfmt, clippy, Rust unit+integration tests, frontend
+#                typecheck, lint, jest and build
+#   make dist    dist/: plugin.json, module.js, img/, and the static executable
+#   make bench   the benchmarks (numbers, not pass/fail)
+
+SHELL := /bin/bash
+CARGO ?= cargo
+NPM ?= npm
+HOST_TRIPLE := x86_64-unknown-linux-gnu
+# Static glibc build: with --target, RUSTFLAGS apply to the executable only, not to build
+# scripts and proc macros (which cannot be static). DNS goes through hickory, not NSS, so the
+# static binary resolves names in Alpine and Debian images alike.
+STATIC_RUSTFLAGS := -C target-feature=+crt-static
+EXE := gpx_akamai_estats
+DIST_EXE := dist/$(EXE)_linux_amd64
+
+.PHONY: all test test-rust test-frontend lint-rust dist dist-backend dist-frontend frontend-deps bench clean
+
+all: dist
+
+test: lint-rust test-rust test-frontend
+
+lint-rust:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+test-rust:
+	$(CARGO) test --locked --all-targets
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && $(NPM) ci --no-audit --no-fund
+
+frontend-deps: frontend/node_modules/.package-lock.json
+
+test-frontend: frontend-deps
+	cd frontend && $(NPM) run typecheck && $(NPM) run lint && $(NPM) test && $(NPM) run build
+
+dist: dist-backend dist-frontend
+	@test -f dist/plugin.json && test -f dist/module.js && test -x $(DIST_EXE)
+	@echo "dist/ is a complete plugin folder:" && ls -R dist
+
+dist-backend:
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --locked --release --target $(HOST_TRIPLE) --bin $(EXE)
+	mkdir -p dist
+	cp target/$(HOST_TRIPLE)/release/$(EXE) $(DIST_EXE)
+	@file $(DIST_EXE)
+	@file $(DIST_EXE) | grep -Eq 'statically linked|static-pie linked' || { echo "$(DIST_EXE) is not statically linked" >&2; exit 1; }
+
+dist-frontend: frontend-deps
+	cd frontend && $(NPM) run build
+
+bench:
+	$(CARGO) bench --locked --bench core
+
+clean:
+	$(CARGO) clean
+	rm -rf dist frontend/node_modules

@@ -1,0 +1,100 @@
+//! `Data.QueryData`: every query parsed and answered on its own, concurrently; one bad query
+//! (or even a panicking handler) fails only its own refId.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use grafana_plugin_sdk::pluginv2::{data_server::Data, DataQuery, DataResponse, QueryDataRequest, QueryDataResponse};
+use tonic::{Request, Response, Status};
+
+use super::instance::{Instance, Instances};
+use crate::frame::Frame;
+use crate::handlers::{distribution, summary, timeseries, top_ips, QueryFailure};
+use crate::query::{Query, QueryContext, QueryType};
+
+pub struct DataService {
+    pub instances: Arc<Instances>,
+}
+
+fn failure_response(f: &QueryFailure) -> DataResponse {
+    DataResponse { frames: Vec::new(), error: f.message.clone(), json_meta: Vec::new(), status: i32::from(f.status) }
+}
+
+/// Answers one query with frames, never with a panic.
+pub async fn answer(instance: &Instance, dq: &DataQuery) -> DataResponse {
+    let result = AssertUnwindSafe(frames_for(instance, dq)).catch_unwind().await;
+    let frames = match result {
+        Ok(Ok(frames)) => frames,
+        Ok(Err(failure)) => return failure_response(&failure),
+        Err(_) => {
+            tracing::error!(ref_id = %dq.ref_id, "query handler panicked");
+            return failure_response(&QueryFailure::new(500, "internal error while answering this query; the plugin logged it"));
+        }
+    };
+    let mut encoded = Vec::with_capacity(frames.len());
+    for frame in &frames {
+        match frame.encode(&dq.ref_id) {
+            Ok(bytes) => encoded.push(bytes),
+            Err(e) => return failure_response(&QueryFailure::new(500, e.to_string())),
+        }
+    }
+    DataResponse { frames: encoded, error: String::new(), json_meta: Vec::new(), status: 200 }
+}
+
+async fn frames_for(instance: &Instance, dq: &DataQuery) -> Result<Vec<Frame>, QueryFailure> {
+    let range = dq.time_range.unwrap_or_default();
+    let ctx = QueryContext {
+        from_ms: range.from_epoch_ms,
+        to_ms: range.to_epoch_ms,
+        interval_ms: dq.interval_ms,
+        max_data_points: dq.max_data_points,
+    };
+    let query = Query::parse(&dq.ref_id, &dq.json, &dq.query_type, ctx, instance.settings.default_delivery)?;
+    let frames = match query.query_type {
+        QueryType::Timeseries => {
+            let points = instance
+                .monitor
+                .range(&query.target, query.from, query.to)
+                .await
+                .map_err(|e| QueryFailure::new(500, format!("reading history failed: {e}")))?;
+            vec![timeseries::frame(&query, &points)]
+        }
+        QueryType::Distribution | QueryType::Summary | QueryType::TopIps => {
+            let latest = instance.monitor.latest(&query.target).await?;
+            let stale = latest.stale.as_deref();
+            match query.query_type {
+                QueryType::Distribution => vec![distribution::frame(&query, &latest.sample, stale)],
+                QueryType::Summary => vec![summary::frame(&query, &latest.sample, stale)],
+                _ => vec![top_ips::frame(&query, &latest.sample, stale)],
+            }
+        }
+    };
+    Ok(frames)
+}
+
+#[tonic::async_trait]
+impl Data for DataService {
+    async fn query_data(&self, request: Request<QueryDataRequest>) -> Result<Response<QueryDataResponse>, Status> {
+        let request = request.into_inner();
+        let mut responses = HashMap::with_capacity(request.queries.len());
+        match self.instances.get(request.plugin_context.as_ref()).await {
+            Err(failure) => {
+                for q in &request.queries {
+                    responses.insert(q.ref_id.clone(), failure_response(&failure));
+                }
+            }
+            Ok(instance) => {
+                let answers = futures::future::join_all(request.queries.iter().map(|q| answer(&instance, q))).await;
+                for (q, answer) in request.queries.iter().zip(answers) {
+                    if answer.status >= 400 {
+                        tracing::warn!(datasource = %instance.uid, ref_id = %q.ref_id, status = answer.status, error = %answer.error, "query failed");
+                    }
+                    responses.insert(q.ref_id.clone(), answer);
+                }
+            }
+        }
+        Ok(Response::new(QueryDataResponse { responses }))
+    }
+}
