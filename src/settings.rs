@@ -1,12 +1,20 @@
 //! Data source settings: Grafana's `jsonData` + `secureJsonData` (or an `.edgerc` file) parsed,
 //! then validated into [`Settings`]. Nothing outside this module sees an unchecked value.
+//!
+//! `jsonData` is parsed leniently (numbers may arrive as numeric strings from provisioning YAML,
+//! unknown keys are ignored so older and newer frontends keep working) and then checked strictly.
+//! Error messages never repeat a value of `secureJsonData` or of an `.edgerc` file.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::edgegrid::Credentials;
-use crate::target::{Delivery, Target};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::edgegrid::{Credentials, Secret, DEFAULT_MAX_BODY};
+use crate::edgerc;
+use crate::target::{Delivery, Target, TargetError, TargetSpec};
 
 /// Where upstream calls go.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,25 +47,1049 @@ pub struct Settings {
 pub enum SettingsError {
     #[error("jsonData is not valid JSON ({0})")]
     Json(String),
+    /// `field` is spelled as the user sees it, e.g. `jsonData.pollIntervalSeconds` or
+    /// `jsonData.watch[2].cpCode`.
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: String, message: String },
     #[error("{0}")]
     Edgerc(#[from] crate::edgerc::EdgercError),
 }
 
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+pub const DEFAULT_POLL_INTERVAL_SECONDS: u64 = 120;
+/// Poll interval of [`Settings::simulator`]: short, so a demo dashboard moves within seconds.
+pub const SIMULATOR_POLL_INTERVAL_SECONDS: u64 = 5;
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// Akamai's limit for the Edge Diagnostics endpoints, per minute.
+pub const AKAMAI_RATE_LIMIT_PER_MINUTE: u32 = 40;
+pub const DEFAULT_RETENTION_HOURS: u64 = 168;
+
+/// Bounds that depend on whether the upstream is Akamai or a local stand-in: a simulator may be
+/// polled every second and as often as a load test needs, Akamai may not.
+struct Limits {
+    min_poll_seconds: u64,
+    max_rate_per_minute: u64,
+}
+
+const AKAMAI_LIMITS: Limits = Limits {
+    min_poll_seconds: 30,
+    max_rate_per_minute: AKAMAI_RATE_LIMIT_PER_MINUTE as u64,
+};
+const LOOPBACK_LIMITS: Limits = Limits {
+    min_poll_seconds: 1,
+    max_rate_per_minute: 6000,
+};
+
+/// `jsonData` as sent, every value still untyped so that a wrong type gets a message naming
+/// the field instead of a serde error about the whole document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RawJsonData {
+    host: Value,
+    account_switch_key: Value,
+    edgerc_path: Value,
+    edgerc_section: Value,
+    delivery: Value,
+    poll_interval_seconds: Value,
+    request_timeout_seconds: Value,
+    rate_limit_per_minute: Value,
+    watch: Value,
+    retention_hours: Value,
+    history_path: Value,
+    simulate: Value,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn json_field(name: &str) -> String {
+    format!("jsonData.{name}")
+}
+
+/// A string setting; `null`/absent is "". Numbers are accepted as their text, since provisioning
+/// YAML turns `accountSwitchKey: 12345` into a number.
+fn text(value: &Value, name: &str) -> Result<String, SettingsError> {
+    match value {
+        Value::Null => Ok(String::new()),
+        Value::String(s) => Ok(s.trim().to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(invalid(json_field(name), "must be a string")),
+    }
+}
+
+/// A whole number given as a JSON number or a numeric string; `None` when absent or "".
+fn whole_number(value: &Value, name: &str, unit: &str) -> Result<Option<u64>, SettingsError> {
+    let wrong = || {
+        invalid(
+            json_field(name),
+            format!("must be a whole number of {unit}, e.g. {}", example(name)),
+        )
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => s.trim().parse::<u64>().map(Some).map_err(|_| wrong()),
+        Value::Number(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(v), _) => Ok(Some(v)),
+            // 120.0 from a JavaScript number input is still 120.
+            (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => {
+                Ok(Some(f as u64))
+            }
+            _ => Err(wrong()),
+        },
+        _ => Err(wrong()),
+    }
+}
+
+fn example(name: &str) -> &'static str {
+    match name {
+        "pollIntervalSeconds" => "120",
+        "requestTimeoutSeconds" => "30",
+        "rateLimitPerMinute" => "40",
+        "retentionHours" => "168",
+        _ => "1",
+    }
+}
+
+fn bounded(
+    value: &Value,
+    name: &str,
+    unit: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    why_min: &str,
+) -> Result<u64, SettingsError> {
+    let v = whole_number(value, name, unit)?.unwrap_or(default);
+    if v < *range.start() {
+        return Err(invalid(
+            json_field(name),
+            format!(
+                "must be at least {} {unit}{why_min}; got {v}",
+                range.start()
+            ),
+        ));
+    }
+    if v > *range.end() {
+        return Err(invalid(
+            json_field(name),
+            format!("must be at most {} {unit}; got {v}", range.end()),
+        ));
+    }
+    Ok(v)
+}
+
+fn flag(value: &Value, name: &str) -> Result<bool, SettingsError> {
+    match value {
+        Value::Null => Ok(false),
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.trim().is_empty() || s.trim().eq_ignore_ascii_case("false") => {
+            Ok(false)
+        }
+        Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
+        _ => Err(invalid(json_field(name), "must be true or false")),
+    }
+}
+
+fn host_url(host: &str, field: &str) -> Result<url::Url, SettingsError> {
+    edgerc::base_url(host).map_err(|e| invalid(field, e.to_string()))
+}
+
+fn account_switch_key(raw: &str) -> Result<Option<String>, SettingsError> {
+    let key = raw.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if key.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            json_field("accountSwitchKey"),
+            "must not contain spaces: copy the key exactly as Akamai gives it, e.g. 1-5C0YLB:1-8BYUX, or leave it empty",
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
+fn target_field(index: usize, err: &TargetError) -> String {
+    let member = match err {
+        TargetError::CpCodeNotNumeric(_) => ".cpCode",
+        TargetError::UrlNotAbsolute(_) => ".url",
+        TargetError::Delivery(_) => ".delivery",
+        TargetError::SubjectCount(_) | TargetError::Key(_) => "",
+    };
+    format!("jsonData.watch[{index}]{member}")
+}
+
+fn watch_list(value: &Value) -> Result<Vec<Target>, SettingsError> {
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(items) => items,
+        _ => {
+            return Err(invalid(
+                json_field("watch"),
+                r#"must be a list of targets, e.g. [{"cpCode": 1209788}, {"url": "https://www.example.com/"}]"#,
+            ))
+        }
+    };
+    let mut targets: Vec<Target> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let spec: TargetSpec = serde_json::from_value(item.clone()).map_err(|_| {
+            invalid(
+                format!("jsonData.watch[{index}]"),
+                r#"must be an object with cpCode or url (and optionally delivery), e.g. {"cpCode": 1209788}"#,
+            )
+        })?;
+        let target = spec
+            .check()
+            .map_err(|e| invalid(target_field(index, &e), e.to_string()))?;
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    Ok(targets)
+}
+
+const SECRET_FIELDS: [&str; 3] = ["clientToken", "clientSecret", "accessToken"];
+
+/// Credentials from `secureJsonData`, if any of them is set (`Ok(None)` when none is).
+fn secure_credentials(
+    secure: &HashMap<String, String>,
+) -> Result<Option<Credentials>, SettingsError> {
+    let values: Vec<Option<String>> = SECRET_FIELDS
+        .iter()
+        .map(|name| {
+            secure
+                .get(*name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .collect();
+    if values.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let missing: Vec<&str> = SECRET_FIELDS
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+    if !missing.is_empty() {
+        let field = match missing.as_slice() {
+            [one] => format!("secureJsonData.{one}"),
+            _ => "secureJsonData".to_string(),
+        };
+        return Err(invalid(
+            field,
+            format!(
+                "{} {} missing: clientToken, clientSecret and accessToken go together; copy all three from the same API client in Akamai Control Center",
+                missing.join(" and "),
+                if missing.len() == 1 { "is" } else { "are" },
+            ),
+        ));
+    }
+    let mut values = values.into_iter().flatten();
+    let mut next = || Secret::new(values.next().unwrap_or_default());
+    Ok(Some(Credentials {
+        client_token: next(),
+        client_secret: next(),
+        access_token: next(),
+        max_body: DEFAULT_MAX_BODY,
+    }))
+}
+
+fn is_loopback_upstream(upstream: &Upstream) -> bool {
+    match upstream {
+        Upstream::Simulator => true,
+        Upstream::Akamai { base_url, .. } => edgerc::is_loopback_url(base_url),
+    }
+}
+
 impl Settings {
     /// Parses and checks the settings Grafana sends for a data source instance.
+    ///
+    /// Credentials come from, in this order: `secureJsonData` (all three values, with
+    /// `jsonData.host`), the `.edgerc` file at `jsonData.edgercPath` (section
+    /// `jsonData.edgercSection`, environment overrides applied, `jsonData.host` replacing the
+    /// file's host when set), or nothing at all with `jsonData.simulate`.
     pub fn from_grafana(
         json_data: &[u8],
         secure: &HashMap<String, String>,
         env: Env<'_>,
     ) -> Result<Settings, SettingsError> {
-        let _ = (json_data, secure, env);
-        unimplemented!("filled in by the settings work")
+        const SHAPE: &str =
+            "it must be a JSON object such as {\"host\": \"akab-xxxx.luna.akamaiapis.net\"}";
+        let raw: RawJsonData = if json_data.iter().all(u8::is_ascii_whitespace) {
+            RawJsonData::default()
+        } else {
+            // Parsed as a Value first: serde's type errors quote the offending text, and only
+            // syntax errors (which quote nothing but a position) may reach the message.
+            let value: Value = serde_json::from_slice(json_data)
+                .map_err(|e| SettingsError::Json(format!("{e}; {SHAPE}")))?;
+            if !value.is_object() {
+                return Err(SettingsError::Json(format!("not an object; {SHAPE}")));
+            }
+            serde_json::from_value(value)
+                .map_err(|_| SettingsError::Json(format!("unexpected shape; {SHAPE}")))?
+        };
+
+        let host = text(&raw.host, "host")?;
+        let mut account_key =
+            account_switch_key(&text(&raw.account_switch_key, "accountSwitchKey")?)?;
+
+        let upstream = if flag(&raw.simulate, "simulate")? {
+            Upstream::Simulator
+        } else if let Some(credentials) = secure_credentials(secure)? {
+            if host.is_empty() {
+                return Err(invalid(
+                    json_field("host"),
+                    "the EdgeGrid host is required with API credentials: copy `host` from the same API client, e.g. akab-xxxx.luna.akamaiapis.net",
+                ));
+            }
+            Upstream::Akamai {
+                base_url: host_url(&host, "jsonData.host")?,
+                credentials,
+            }
+        } else {
+            let path = text(&raw.edgerc_path, "edgercPath")?;
+            if path.is_empty() {
+                return Err(invalid(
+                    "secureJsonData",
+                    "no credentials: either enter clientToken, clientSecret and accessToken of an API client (with jsonData.host), \
+                     or set jsonData.edgercPath to an .edgerc file on the Grafana host, \
+                     or set jsonData.simulate to true to use the built-in simulator",
+                ));
+            }
+            let section = text(&raw.edgerc_section, "edgercSection")?;
+            let section = if section.is_empty() {
+                "default"
+            } else {
+                section.as_str()
+            };
+            let loaded = edgerc::load(Path::new(&path), section, env)?;
+            if account_key.is_none() {
+                account_key = loaded.account_key;
+            }
+            let base_url = if host.is_empty() {
+                loaded.base_url
+            } else {
+                host_url(&host, "jsonData.host")?
+            };
+            Upstream::Akamai {
+                base_url,
+                credentials: loaded.credentials,
+            }
+        };
+
+        let loopback = is_loopback_upstream(&upstream);
+        let limits = if loopback {
+            LOOPBACK_LIMITS
+        } else {
+            AKAMAI_LIMITS
+        };
+        let poll = bounded(
+            &raw.poll_interval_seconds,
+            "pollIntervalSeconds",
+            "seconds",
+            DEFAULT_POLL_INTERVAL_SECONDS,
+            limits.min_poll_seconds..=3600,
+            if loopback {
+                ""
+            } else {
+                " (eStats samples the last two minutes; polling Akamai faster only spends the 40 requests/minute budget)"
+            },
+        )?;
+        let timeout = bounded(
+            &raw.request_timeout_seconds,
+            "requestTimeoutSeconds",
+            "seconds",
+            DEFAULT_REQUEST_TIMEOUT_SECONDS,
+            1..=300,
+            "",
+        )?;
+        let rate = whole_number(&raw.rate_limit_per_minute, "rateLimitPerMinute", "requests")?
+            .unwrap_or(u64::from(AKAMAI_RATE_LIMIT_PER_MINUTE));
+        if rate == 0 || rate > limits.max_rate_per_minute {
+            let message = if loopback {
+                format!(
+                    "must be between 1 and {} requests per minute; got {rate}",
+                    limits.max_rate_per_minute
+                )
+            } else {
+                format!(
+                    "must be between 1 and 40 requests per minute (Akamai allows 40 per minute for eStats; more only earns 429 answers); got {rate}"
+                )
+            };
+            return Err(invalid(json_field("rateLimitPerMinute"), message));
+        }
+        let retention_hours = bounded(
+            &raw.retention_hours,
+            "retentionHours",
+            "hours",
+            DEFAULT_RETENTION_HOURS,
+            1..=8760,
+            "",
+        )?;
+        let default_delivery = Delivery::parse_optional(&text(&raw.delivery, "delivery")?)
+            .map_err(|e| invalid(json_field("delivery"), e))?;
+        let history_path = text(&raw.history_path, "historyPath")?;
+
+        Ok(Settings {
+            upstream,
+            account_switch_key: account_key,
+            default_delivery,
+            poll_interval: Duration::from_secs(poll),
+            request_timeout: Duration::from_secs(timeout),
+            rate_limit_per_minute: u32::try_from(rate).unwrap_or(u32::MAX),
+            watch: watch_list(&raw.watch)?,
+            retention: Duration::from_secs(retention_hours * 3600),
+            history_path: (!history_path.is_empty()).then(|| PathBuf::from(history_path)),
+        })
+    }
+
+    /// Settings for the CLI: credentials (and `account_key`) from an `.edgerc` section with
+    /// environment overrides; everything else at its default.
+    pub fn from_edgerc(
+        path: &Path,
+        section: &str,
+        env: Env<'_>,
+    ) -> Result<Settings, SettingsError> {
+        let loaded = edgerc::load(path, section, env)?;
+        Ok(Settings {
+            account_switch_key: loaded.account_key,
+            ..Settings::defaults(Upstream::Akamai {
+                base_url: loaded.base_url,
+                credentials: loaded.credentials,
+            })
+        })
+    }
+
+    /// The built-in simulator with defaults, except that it is polled every
+    /// [`SIMULATOR_POLL_INTERVAL_SECONDS`] so demos show movement quickly.
+    pub fn simulator() -> Settings {
+        Settings {
+            poll_interval: Duration::from_secs(SIMULATOR_POLL_INTERVAL_SECONDS),
+            ..Settings::defaults(Upstream::Simulator)
+        }
+    }
+
+    fn defaults(upstream: Upstream) -> Settings {
+        Settings {
+            upstream,
+            account_switch_key: None,
+            default_delivery: None,
+            poll_interval: Duration::from_secs(DEFAULT_POLL_INTERVAL_SECONDS),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            rate_limit_per_minute: AKAMAI_RATE_LIMIT_PER_MINUTE,
+            watch: Vec::new(),
+            retention: Duration::from_secs(DEFAULT_RETENTION_HOURS * 3600),
+            history_path: None,
+        }
+    }
+
+    /// True for the simulator and for loopback hosts (a local stand-in for Akamai), which get
+    /// looser polling and rate limits.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_upstream(&self.upstream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../tests/fixtures/python-sample_edgerc");
+    const SECRET: &str = "Zm9vYmFyU2VjcmV0VmFsdWU+/xyz=";
+    const TOKEN: &str = "akab-TOKENVALUE-abcdefgh12345678";
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn secrets() -> HashMap<String, String> {
+        HashMap::from([
+            ("clientToken".to_string(), TOKEN.to_string()),
+            ("clientSecret".to_string(), SECRET.to_string()),
+            (
+                "accessToken".to_string(),
+                "akab-ACCESSVALUE-abcdefgh1234".to_string(),
+            ),
+        ])
+    }
+
+    fn with_secrets(json: &str) -> Result<Settings, SettingsError> {
+        Settings::from_grafana(json.as_bytes(), &secrets(), &no_env)
+    }
+
+    fn sim(json: &str) -> Result<Settings, SettingsError> {
+        let obj: serde_json::Map<String, Value> = serde_json::from_str(json).unwrap();
+        let mut obj = obj;
+        obj.insert("simulate".into(), Value::Bool(true));
+        Settings::from_grafana(
+            Value::Object(obj).to_string().as_bytes(),
+            &HashMap::new(),
+            &no_env,
+        )
+    }
+
+    fn field_of(err: &SettingsError) -> &str {
+        match err {
+            SettingsError::Invalid { field, .. } => field,
+            other => panic!("not Invalid: {other:?}"),
+        }
+    }
+
+    /// Every error message is checked against all credential values used in these tests.
+    fn assert_no_secret(err: &SettingsError) {
+        let shown = format!("{err} {err:?}");
+        for s in [SECRET, TOKEN, "ACCESSVALUE", "TOKENVALUE", "Zm9vYmFy"] {
+            assert!(!shown.contains(s), "{shown}");
+        }
+    }
+
+    fn edgerc_file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edgerc");
+        std::fs::write(&path, text).unwrap();
+        (dir, path.display().to_string())
+    }
+
+    fn edgerc_json(path: &str, section: &str) -> String {
+        serde_json::json!({"edgercPath": path, "edgercSection": section}).to_string()
+    }
+
+    #[test]
+    fn simulate_needs_no_credentials_and_ignores_host() {
+        let s = Settings::from_grafana(
+            br#"{"simulate": true, "host": "http://example.com/path"}"#,
+            &HashMap::new(),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(s.upstream, Upstream::Simulator);
+        assert!(s.is_loopback());
+        assert_eq!(s.poll_interval, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn secure_json_data_with_host() {
+        let s = with_secrets(r#"{"host": "https://akab-h.luna.akamaiapis.net/"}"#).unwrap();
+        match &s.upstream {
+            Upstream::Akamai {
+                base_url,
+                credentials,
+            } => {
+                assert_eq!(base_url.as_str(), "https://akab-h.luna.akamaiapis.net/");
+                assert_eq!(credentials.client_token.expose(), TOKEN);
+                assert_eq!(credentials.client_secret.expose(), SECRET);
+                assert_eq!(
+                    credentials.access_token.expose(),
+                    "akab-ACCESSVALUE-abcdefgh1234"
+                );
+                assert_eq!(credentials.max_body, DEFAULT_MAX_BODY);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!s.is_loopback());
+        // Defaults of the DESIGN.md table.
+        assert_eq!(s.poll_interval, Duration::from_secs(120));
+        assert_eq!(s.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.rate_limit_per_minute, 40);
+        assert_eq!(s.retention, Duration::from_secs(168 * 3600));
+        assert_eq!(s.history_path, None);
+        assert_eq!(s.account_switch_key, None);
+        assert_eq!(s.default_delivery, None);
+        assert!(s.watch.is_empty());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(SECRET) && !shown.contains(TOKEN), "{shown}");
+    }
+
+    #[test]
+    fn empty_json_data_is_an_empty_object() {
+        let err = Settings::from_grafana(b"", &HashMap::new(), &no_env).unwrap_err();
+        assert_eq!(field_of(&err), "secureJsonData");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("clientToken, clientSecret and accessToken"),
+            "{msg}"
+        );
+        assert!(msg.contains("jsonData.edgercPath"), "{msg}");
+        assert!(msg.contains("jsonData.simulate"), "{msg}");
+        assert!(Settings::from_grafana(b"  ", &HashMap::new(), &no_env).is_err());
+    }
+
+    #[test]
+    fn invalid_json() {
+        let quoted_secret = format!("\"{SECRET}\"");
+        for bad in [&b"{"[..], b"[1]", quoted_secret.as_bytes(), b"{\"host\": }"] {
+            let err = Settings::from_grafana(bad, &secrets(), &no_env).unwrap_err();
+            assert!(matches!(err, SettingsError::Json(_)), "{err:?}");
+            assert_no_secret(&err);
+        }
+    }
+
+    #[test]
+    fn partial_secrets_name_the_missing_ones() {
+        let mut secure = secrets();
+        secure.remove("clientSecret");
+        let err =
+            Settings::from_grafana(br#"{"host": "h.example"}"#, &secure, &no_env).unwrap_err();
+        assert_eq!(field_of(&err), "secureJsonData.clientSecret");
+        assert!(err.to_string().contains("clientSecret is missing"), "{err}");
+        assert_no_secret(&err);
+
+        let secure = HashMap::from([
+            ("accessToken".to_string(), "   ".to_string()),
+            ("clientToken".to_string(), TOKEN.to_string()),
+        ]);
+        let err =
+            Settings::from_grafana(br#"{"host": "h.example"}"#, &secure, &no_env).unwrap_err();
+        assert_eq!(field_of(&err), "secureJsonData");
+        assert!(
+            err.to_string()
+                .contains("clientSecret and accessToken are missing"),
+            "{err}"
+        );
+        assert_no_secret(&err);
+    }
+
+    #[test]
+    fn secrets_need_a_host() {
+        for json in ["{}", r#"{"host": ""}"#, r#"{"host": null}"#] {
+            let err = with_secrets(json).unwrap_err();
+            assert_eq!(field_of(&err), "jsonData.host");
+            assert_no_secret(&err);
+        }
+    }
+
+    #[test]
+    fn host_rules() {
+        let err = with_secrets(r#"{"host": "http://akab-h.luna.akamaiapis.net"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "jsonData.host: http is only allowed for loopback simulators (127.0.0.1); use your https EdgeGrid host"
+        );
+        let err =
+            with_secrets(r#"{"host": "akab-h.luna.akamaiapis.net/edge-diagnostics/v1/estats"}"#)
+                .unwrap_err();
+        assert_eq!(field_of(&err), "jsonData.host");
+        let s = with_secrets(r#"{"host": "http://127.0.0.1:18080"}"#).unwrap();
+        assert!(s.is_loopback());
+        let s = with_secrets(r#"{"host": "akab-h.luna.akamaiapis.net"}"#).unwrap();
+        assert!(!s.is_loopback());
+        // A secret pasted into the host field is not echoed back.
+        let err = with_secrets(&format!(r#"{{"host": "{SECRET}"}}"#)).unwrap_err();
+        assert_no_secret(&err);
+    }
+
+    #[test]
+    fn account_switch_key_rules() {
+        let s =
+            with_secrets(r#"{"host": "h.example", "accountSwitchKey": "  1-ABC:1-DEF "}"#).unwrap();
+        assert_eq!(s.account_switch_key.as_deref(), Some("1-ABC:1-DEF"));
+        let s = with_secrets(r#"{"host": "h.example", "accountSwitchKey": "   "}"#).unwrap();
+        assert_eq!(s.account_switch_key, None);
+        let err = with_secrets(r#"{"host": "h.example", "accountSwitchKey": "1-ABC 1-DEF"}"#)
+            .unwrap_err();
+        assert_eq!(field_of(&err), "jsonData.accountSwitchKey");
+    }
+
+    #[test]
+    fn delivery_rule() {
+        let s = with_secrets(r#"{"host": "h.example", "delivery": "enhanced_tls"}"#).unwrap();
+        assert_eq!(s.default_delivery, Some(Delivery::EnhancedTls));
+        let err = with_secrets(r#"{"host": "h.example", "delivery": "FAST"}"#).unwrap_err();
+        assert_eq!(field_of(&err), "jsonData.delivery");
+        assert!(err.to_string().contains("STANDARD_TLS"), "{err}");
+    }
+
+    #[test]
+    fn poll_interval_bounds_depend_on_loopback() {
+        let real = |v: &str| {
+            with_secrets(&format!(
+                r#"{{"host": "h.example", "pollIntervalSeconds": {v}}}"#
+            ))
+        };
+        assert_eq!(real("30").unwrap().poll_interval, Duration::from_secs(30));
+        assert_eq!(
+            real("3600").unwrap().poll_interval,
+            Duration::from_secs(3600)
+        );
+        for bad in ["29", "0", "3601", "-1", "1.5", "\"soon\"", "true"] {
+            let err = real(bad).unwrap_err();
+            assert_eq!(field_of(&err), "jsonData.pollIntervalSeconds", "{bad}");
+        }
+        assert!(real("29")
+            .unwrap_err()
+            .to_string()
+            .contains("at least 30 seconds"));
+
+        let loopback = |v: &str| {
+            with_secrets(&format!(
+                r#"{{"host": "http://localhost:8080", "pollIntervalSeconds": {v}}}"#
+            ))
+        };
+        assert_eq!(loopback("1").unwrap().poll_interval, Duration::from_secs(1));
+        assert!(loopback("0").is_err());
+        assert!(loopback("3601").is_err());
+        assert_eq!(
+            sim(r#"{"pollIntervalSeconds": 2}"#).unwrap().poll_interval,
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn numbers_as_strings() {
+        let s = with_secrets(
+            r#"{"host": "h.example", "pollIntervalSeconds": "60", "requestTimeoutSeconds": " 10 ",
+                "rateLimitPerMinute": "20", "retentionHours": "24", "simulate": "false"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.poll_interval, Duration::from_secs(60));
+        assert_eq!(s.request_timeout, Duration::from_secs(10));
+        assert_eq!(s.rate_limit_per_minute, 20);
+        assert_eq!(s.retention, Duration::from_secs(24 * 3600));
+        // Empty strings (a cleared form field) mean the default; 120.0 is 120.
+        let s = with_secrets(
+            r#"{"host": "h.example", "pollIntervalSeconds": "", "retentionHours": 48.0}"#,
+        )
+        .unwrap();
+        assert_eq!(s.poll_interval, Duration::from_secs(120));
+        assert_eq!(s.retention, Duration::from_secs(48 * 3600));
+        let s =
+            Settings::from_grafana(br#"{"simulate": "true"}"#, &HashMap::new(), &no_env).unwrap();
+        assert_eq!(s.upstream, Upstream::Simulator);
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        assert!(
+            with_secrets(r#"{"host": "h.example", "tlsSkipVerify": true, "foo": [1]}"#).is_ok()
+        );
+    }
+
+    #[test]
+    fn request_timeout_bounds() {
+        for (v, ok) in [("1", true), ("300", true), ("0", false), ("301", false)] {
+            let r = with_secrets(&format!(
+                r#"{{"host": "h.example", "requestTimeoutSeconds": {v}}}"#
+            ));
+            assert_eq!(r.is_ok(), ok, "{v}");
+            if let Err(e) = r {
+                assert_eq!(field_of(&e), "jsonData.requestTimeoutSeconds");
+            }
+        }
+    }
+
+    #[test]
+    fn rate_limit_bounds_depend_on_loopback() {
+        let real = |v: &str| {
+            with_secrets(&format!(
+                r#"{{"host": "h.example", "rateLimitPerMinute": {v}}}"#
+            ))
+        };
+        assert_eq!(real("1").unwrap().rate_limit_per_minute, 1);
+        assert_eq!(real("40").unwrap().rate_limit_per_minute, 40);
+        for bad in ["0", "41"] {
+            let err = real(bad).unwrap_err();
+            assert_eq!(field_of(&err), "jsonData.rateLimitPerMinute");
+            assert!(err.to_string().contains("between 1 and 40"), "{err}");
+        }
+        let local = |v: &str| {
+            with_secrets(&format!(
+                r#"{{"host": "http://127.0.0.1:9", "rateLimitPerMinute": {v}}}"#
+            ))
+        };
+        assert_eq!(local("6000").unwrap().rate_limit_per_minute, 6000);
+        assert!(local("6001").is_err());
+        assert!(local("0").is_err());
+        assert_eq!(
+            sim(r#"{"rateLimitPerMinute": 600}"#)
+                .unwrap()
+                .rate_limit_per_minute,
+            600
+        );
+    }
+
+    #[test]
+    fn retention_and_history_path() {
+        for (v, ok) in [("1", true), ("8760", true), ("0", false), ("8761", false)] {
+            let r = sim(&format!(r#"{{"retentionHours": {v}}}"#));
+            assert_eq!(r.is_ok(), ok, "{v}");
+            if let Err(e) = r {
+                assert_eq!(field_of(&e), "jsonData.retentionHours");
+            }
+        }
+        assert_eq!(sim(r#"{"historyPath": ""}"#).unwrap().history_path, None);
+        assert_eq!(
+            sim(r#"{"historyPath": " /var/lib/grafana/estats.db "}"#)
+                .unwrap()
+                .history_path,
+            Some(PathBuf::from("/var/lib/grafana/estats.db"))
+        );
+    }
+
+    #[test]
+    fn watch_list_checks_and_dedupes() {
+        let s = sim(
+            r#"{"watch": [{"cpCode": 1209788, "delivery": "STANDARD_TLS"}, {"url": "https://www.example.com/"},
+                          {"cpCode": "1209788", "delivery": "standard_tls"}, {"cpCode": 7}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.watch,
+            vec![
+                Target::cp_code(1209788, Some(Delivery::StandardTls)),
+                Target {
+                    subject: crate::target::Subject::Url("https://www.example.com/".into()),
+                    delivery: None
+                },
+                Target::cp_code(7, None),
+            ]
+        );
+        for (json, field) in [
+            (
+                r#"[{"cpCode": 1}, {"cpCode": 2}, {"cpCode": "12a"}]"#,
+                "jsonData.watch[2].cpCode",
+            ),
+            (r#"[{"url": "www.example.com"}]"#, "jsonData.watch[0].url"),
+            (
+                r#"[{"cpCode": 1, "delivery": "X"}]"#,
+                "jsonData.watch[0].delivery",
+            ),
+            (
+                r#"[{"cpCode": 1, "url": "https://x/"}]"#,
+                "jsonData.watch[0]",
+            ),
+            (r#"[{}]"#, "jsonData.watch[0]"),
+            (r#"[1, 2]"#, "jsonData.watch[0]"),
+            (r#"{"cpCode": 1}"#, "jsonData.watch"),
+        ] {
+            let err = sim(&format!(r#"{{"watch": {json}}}"#)).unwrap_err();
+            assert_eq!(field_of(&err), field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        for (json, field) in [
+            (r#"{"host": ["h"]}"#, "jsonData.host"),
+            (
+                r#"{"host": "h.example", "simulate": 3}"#,
+                "jsonData.simulate",
+            ),
+            (
+                r#"{"host": "h.example", "delivery": {}}"#,
+                "jsonData.delivery",
+            ),
+            (
+                r#"{"host": "h.example", "historyPath": false}"#,
+                "jsonData.historyPath",
+            ),
+        ] {
+            let err = with_secrets(json).unwrap_err();
+            assert_eq!(field_of(&err), field, "{json}");
+        }
+        // A numeric account switch key from YAML is its text.
+        let s = with_secrets(r#"{"host": "h.example", "accountSwitchKey": 12345}"#).unwrap();
+        assert_eq!(s.account_switch_key.as_deref(), Some("12345"));
+    }
+
+    #[test]
+    fn python_sample_edgerc_sections() {
+        let (_dir, path) = edgerc_file(SAMPLE);
+        for section in ["default", "broken", "dashes", "headers"] {
+            let s = Settings::from_grafana(
+                edgerc_json(&path, section).as_bytes(),
+                &HashMap::new(),
+                &no_env,
+            )
+            .unwrap_or_else(|e| panic!("[{section}]: {e}"));
+            match s.upstream {
+                Upstream::Akamai {
+                    base_url,
+                    credentials,
+                } => {
+                    assert_eq!(
+                        base_url.as_str(),
+                        "https://xxxx-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.luna.akamaiapis.net/"
+                    );
+                    assert_eq!(
+                        credentials.client_secret.expose(),
+                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx="
+                    );
+                    assert_eq!(credentials.max_body, 131072);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Section defaults to "default".
+        let json = serde_json::json!({ "edgercPath": path }).to_string();
+        assert!(Settings::from_grafana(json.as_bytes(), &HashMap::new(), &no_env).is_ok());
+        let err = Settings::from_grafana(
+            edgerc_json(&path, "nope").as_bytes(),
+            &HashMap::new(),
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("[default], [broken], [headers], [dashes]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn typod_edgerc_is_reported() {
+        let text = format!(
+            "[default]\nhost = akab-h.luna.akamaiapis.net\nclient_token = {TOKEN}\nclient_secert = {SECRET}\naccess_token = at\n"
+        );
+        let (_dir, path) = edgerc_file(&text);
+        let err = Settings::from_grafana(
+            edgerc_json(&path, "default").as_bytes(),
+            &HashMap::new(),
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(matches!(err, SettingsError::Edgerc(_)), "{err:?}");
+        assert!(
+            err.to_string().ends_with(
+                "line 4 of PATH: unknown key `client_secert` in section [default]: did you mean `client_secret`?"
+                    .replace("PATH", &path)
+                    .as_str()
+            ),
+            "{err}"
+        );
+        assert_no_secret(&err);
+
+        let (_dir2, empty) = edgerc_file(&format!(
+            "[default]\nhost = h.example\nclient_token = {TOKEN}\nclient_secret =\naccess_token = at\n"
+        ));
+        let err = Settings::from_grafana(
+            edgerc_json(&empty, "default").as_bytes(),
+            &HashMap::new(),
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("empty client_secret"), "{err}");
+        assert_no_secret(&err);
+
+        let err = Settings::from_grafana(
+            edgerc_json("/nonexistent/edgerc", "default").as_bytes(),
+            &HashMap::new(),
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/edgerc"), "{err}");
+    }
+
+    #[test]
+    fn edgerc_with_env_overrides_and_account_key() {
+        let (_dir, path) = edgerc_file(SAMPLE);
+        let env = |name: &str| match name {
+            "AKAMAI_DASHES_HOST" => Some("http://127.0.0.1:18080".to_string()),
+            "AKAMAI_CLIENT_SECRET" => Some(SECRET.to_string()),
+            "AKAMAI_DASHES_ACCOUNT_KEY" => Some("1-FROMENV".to_string()),
+            _ => None,
+        };
+        let s = Settings::from_grafana(
+            edgerc_json(&path, "dashes").as_bytes(),
+            &HashMap::new(),
+            &env,
+        )
+        .unwrap();
+        assert!(s.is_loopback());
+        assert_eq!(s.account_switch_key.as_deref(), Some("1-FROMENV"));
+        match &s.upstream {
+            Upstream::Akamai {
+                base_url,
+                credentials,
+            } => {
+                assert_eq!(base_url.as_str(), "http://127.0.0.1:18080/");
+                assert_eq!(credentials.client_secret.expose(), SECRET);
+            }
+            other => panic!("{other:?}"),
+        }
+        // jsonData wins over the file for host and accountSwitchKey.
+        let json = serde_json::json!({
+            "edgercPath": path, "host": "https://other.example", "accountSwitchKey": "1-JSON"
+        })
+        .to_string();
+        let s = Settings::from_grafana(json.as_bytes(), &HashMap::new(), &env).unwrap();
+        assert_eq!(s.account_switch_key.as_deref(), Some("1-JSON"));
+        assert!(
+            matches!(&s.upstream, Upstream::Akamai { base_url, .. } if base_url.as_str() == "https://other.example/")
+        );
+    }
+
+    #[test]
+    fn secure_json_data_wins_over_edgerc() {
+        let json =
+            serde_json::json!({"edgercPath": "/nonexistent", "host": "h.example"}).to_string();
+        let s = Settings::from_grafana(json.as_bytes(), &secrets(), &no_env).unwrap();
+        assert!(
+            matches!(&s.upstream, Upstream::Akamai { credentials, .. } if credentials.client_token.expose() == TOKEN)
+        );
+    }
+
+    #[test]
+    fn from_edgerc_and_simulator_constructors() {
+        let (_dir, path) = edgerc_file(&format!("{SAMPLE}\n[acct]\nhost = h.example\nclient_token = a\nclient_secret = b\naccess_token = c\naccount_key = 1-XYZ\n"));
+        let s = Settings::from_edgerc(Path::new(&path), "broken", &no_env).unwrap();
+        assert_eq!(s.poll_interval, Duration::from_secs(120));
+        assert_eq!(s.rate_limit_per_minute, 40);
+        assert!(!s.is_loopback());
+        let s = Settings::from_edgerc(Path::new(&path), "acct", &no_env).unwrap();
+        assert_eq!(s.account_switch_key.as_deref(), Some("1-XYZ"));
+        let err = Settings::from_edgerc(Path::new(&path), "missing", &no_env).unwrap_err();
+        assert!(matches!(err, SettingsError::Edgerc(_)));
+
+        let s = Settings::simulator();
+        assert_eq!(s.upstream, Upstream::Simulator);
+        assert!(s.is_loopback());
+        assert_eq!(
+            s.poll_interval,
+            Duration::from_secs(SIMULATOR_POLL_INTERVAL_SECONDS)
+        );
+        assert_eq!(s.rate_limit_per_minute, 40);
+    }
+
+    #[test]
+    fn no_error_shows_a_secret() {
+        // Provoke every kind of error with secret-looking values around.
+        let jsons = [
+            format!(r#"{{"host": "{SECRET}"}}"#),
+            format!(r#"{{"host": "http://{SECRET}"}}"#),
+            format!(r#"{{"host": "h.example", "pollIntervalSeconds": "{SECRET}"}}"#),
+            format!(r#"{{"host": "h.example", "rateLimitPerMinute": "{SECRET}"}}"#),
+            format!(r#"{{"host": "h.example", "accountSwitchKey": "{SECRET} x"}}"#),
+            r#"{"host": "h.example", "retentionHours": 0}"#.to_string(),
+            r#"{"host": "h.example", "requestTimeoutSeconds": 0}"#.to_string(),
+            format!(r#"{{"host": "h.example", "simulate": "{SECRET}"}}"#),
+            r#"{"host": "h.example", "watch": 5}"#.to_string(),
+            "{".to_string(),
+        ];
+        for json in &jsons {
+            let err = with_secrets(json).unwrap_err();
+            assert_no_secret(&err);
+        }
+        for missing in SECRET_FIELDS {
+            let mut secure = secrets();
+            secure.remove(missing);
+            let err =
+                Settings::from_grafana(br#"{"host": "h.example"}"#, &secure, &no_env).unwrap_err();
+            assert_no_secret(&err);
+        }
+        let env = |name: &str| (name == "AKAMAI_MAX_BODY").then(|| SECRET.to_string());
+        let (_dir, path) = edgerc_file(SAMPLE);
+        let err = Settings::from_grafana(
+            edgerc_json(&path, "default").as_bytes(),
+            &HashMap::new(),
+            &env,
+        )
+        .unwrap_err();
+        assert_no_secret(&err);
     }
 }
