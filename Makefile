@@ -27,7 +27,7 @@ lint-rust:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 test-rust:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --lib --bins --tests
 
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
 	cd frontend && $(NPM) ci --no-audit --no-fund

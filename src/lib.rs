@@ -25,6 +25,7 @@ pub mod estats;
 pub mod frame;
 pub mod handlers;
 pub mod history;
+pub mod metrics;
 pub mod migrate;
 pub mod plugin;
 pub mod poller;
