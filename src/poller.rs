@@ -264,6 +264,10 @@ impl Monitor {
 
     /// Starts the pollers of every watched target, and retention pruning. Idempotent.
     pub fn start_watch(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Nothing can be spawned here; the next call from inside the runtime starts them.
+            return;
+        }
         self.inner.ensure_maintenance();
         if self.inner.watch_started.swap(true, Ordering::SeqCst) {
             return;

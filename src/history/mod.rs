@@ -55,7 +55,7 @@ pub enum HistoryError {
 }
 
 /// Read connections kept open; more concurrent readers open (and close) their own.
-const READER_POOL: usize = 3;
+const READER_POOL: usize = 2;
 
 struct Inner {
     path: Option<PathBuf>,
@@ -171,7 +171,9 @@ impl History {
                 c.busy_timeout(std::time::Duration::from_secs(5))
                     .map_err(store::sql)?;
                 // Read-write open (a read-only one may not map the WAL index), but no writes.
-                c.execute_batch("PRAGMA query_only = 1")
+                // A 1 MiB page cache each: a week-long range reads about as much, and the plugin
+                // must stay small with many targets.
+                c.execute_batch("PRAGMA query_only = 1; PRAGMA cache_size = -1024")
                     .map_err(store::sql)?;
                 c
             }

@@ -42,7 +42,6 @@ pub struct SeriesSet {
 
 pub const TOTAL: &str = "total";
 
-
 fn groups_of(
     points: &[&Point],
     side: Side,

@@ -553,3 +553,76 @@ fn the_registry_shares_files_and_separates_memory_by_uid() {
     assert!(Arc::ptr_eq(&m1.inner, &m2.inner));
     assert!(!Arc::ptr_eq(&m1.inner, &m3.inner));
 }
+
+const SIGKILL_ENV: &str = "ESTATS_HISTORY_SIGKILL_DB";
+
+#[test]
+fn a_sigkilled_writer_loses_no_committed_sample() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "history::tests::sigkill_writer_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SIGKILL_ENV, &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut committed = 0u64;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("committed ") {
+            committed = n.trim().parse().unwrap();
+            if committed >= 50 {
+                break;
+            }
+        }
+    }
+    // SIGKILL on Unix: no destructor, no checkpoint, no close.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(committed >= 50, "the writer process did not start");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let h = History::open(Some(&path)).unwrap();
+    let stored = rt.block_on(h.count("ds", &target())).unwrap();
+    assert!(
+        stored >= committed,
+        "{stored} stored < {committed} committed"
+    );
+}
+
+/// The process that `a_sigkilled_writer_loses_no_committed_sample` kills: it reports each
+/// committed sample on stdout and keeps writing until killed (or 20 s pass).
+#[test]
+#[ignore = "helper process of a_sigkilled_writer_loses_no_committed_sample"]
+fn sigkill_writer_process() {
+    let Some(path) = std::env::var_os(SIGKILL_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let h = History::open(Some(Path::new(&path))).unwrap();
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        rt.block_on(h.record_sample(
+            "ds",
+            &target(),
+            &sample(t0() + ChronoDuration::seconds(n), 1),
+        ))
+        .unwrap();
+        n += 1;
+        println!("committed {n}");
+        std::io::stdout().flush().unwrap();
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-type Flight<V> = Shared<BoxFuture<'static, V>>;
+pub type Flight<V> = Shared<BoxFuture<'static, V>>;
 
 pub struct SingleFlight<K, V: Clone> {
     flights: Arc<Mutex<HashMap<K, Flight<V>>>>,
@@ -31,15 +31,15 @@ where
         }
     }
 
-    /// Joins the flight for `key`, or starts one with `work` when none is airborne.
-    /// Must be called inside a tokio runtime.
-    pub fn run<F>(&self, key: K, work: impl FnOnce() -> F) -> impl Future<Output = V> + Send
+    /// Joins the flight for `key` (`true`), or starts one with `work` when none is airborne
+    /// (`false`). Must be called inside a tokio runtime.
+    pub fn run<F>(&self, key: K, work: impl FnOnce() -> F) -> (Flight<V>, bool)
     where
         F: Future<Output = V> + Send + 'static,
     {
         let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(flight) = flights.get(&key) {
-            return flight.clone();
+            return (flight.clone(), true);
         }
         let fut = work();
         let map = Arc::clone(&self.flights);
@@ -69,7 +69,7 @@ where
         .boxed()
         .shared();
         flights.insert(key, flight.clone());
-        flight
+        (flight, false)
     }
 
     /// Flights airborne now.
@@ -97,6 +97,7 @@ mod tests {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     runs.fetch_add(1, Ordering::SeqCst) + 1
                 })
+                .0
                 .await
             }));
         }
@@ -105,13 +106,12 @@ mod tests {
         }
         assert_eq!(sf.in_flight(), 0);
         let runs2 = Arc::clone(&runs);
-        let v = sf
-            .run(
-                "k",
-                || async move { runs2.fetch_add(1, Ordering::SeqCst) + 1 },
-            )
-            .await;
-        assert_eq!(v, 2);
+        let (flight, joined) = sf.run(
+            "k",
+            || async move { runs2.fetch_add(1, Ordering::SeqCst) + 1 },
+        );
+        assert!(!joined);
+        assert_eq!(flight.await, 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -119,11 +119,13 @@ mod tests {
         let sf: SingleFlight<u8, u32> = SingleFlight::new(|_| 0);
         let done = Arc::new(AtomicU32::new(0));
         let d = Arc::clone(&done);
-        let flight = sf.run(1, || async move {
+        let (flight, _) = sf.run(1, || async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
             d.store(7, Ordering::SeqCst);
             7
         });
+        let (_, joined) = sf.run(1, || async { 0 });
+        assert!(joined);
         assert!(tokio::time::timeout(Duration::from_secs(1), flight)
             .await
             .is_err());
@@ -142,6 +144,7 @@ mod tests {
                 }
                 1
             })
+            .0
             .await;
         assert_eq!(v, 99);
         assert_eq!(sf.in_flight(), 0);

@@ -134,15 +134,28 @@ impl Upstream {
     }
 
     /// As [`Upstream::estats`], giving up after `max_wait`. A caller joining a call already in
-    /// flight for the same target shares that call and its deadline.
+    /// flight for the same target shares that call; when the flight (say a poller's, queued
+    /// behind the budget) outlasts the joiner's `max_wait`, the joiner stops waiting and the
+    /// flight goes on to fill the cache.
     pub async fn estats_within(&self, target: &Target, max_wait: Duration) -> Answer {
         let inner = Arc::clone(&self.inner);
-        let target = target.clone();
-        self.flights
-            .run(target.key(), move || async move {
-                inner.call(&target, Instant::now() + max_wait).await
-            })
-            .await
+        let owned = target.clone();
+        let (flight, joined) = self.flights.run(target.key(), move || async move {
+            inner.call(&owned, Instant::now() + max_wait).await
+        });
+        if !joined {
+            return flight.await;
+        }
+        match tokio::time::timeout(max_wait, flight).await {
+            Ok(answer) => answer,
+            Err(_) => Err(UpstreamError::RateLimited {
+                detail: format!(
+                    "no answer within {} s: a call for this target is queued behind this data source's call budget; its sample goes into the cache when it lands",
+                    max_wait.as_secs()
+                ),
+                headers: Default::default(),
+            }),
+        }
     }
 
     pub fn budget(&self) -> BudgetState {
@@ -429,6 +442,30 @@ mod tests {
         assert_eq!(fake.count(), 1);
         assert!(answers.iter().all(|a| Arc::ptr_eq(a, &answers[0])));
         assert_eq!(up.budget().calls_last_minute, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_joiner_waits_no_longer_than_its_own_deadline() {
+        let (fake, up) = setup(1);
+        up.estats(&target(9)).await.unwrap();
+        // The budget is spent for a minute: a patient caller queues a flight for target 1 ...
+        let patient = up.clone();
+        let queued = tokio::spawn(async move {
+            patient
+                .estats_within(&target(1), Duration::from_secs(120))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // ... and an impatient one joining it gives up after its own 5 s.
+        let t = Instant::now();
+        let err = up
+            .estats_within(&target(1), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(Instant::now() - t, Duration::from_secs(5));
+        assert!(err.to_string().contains("queued"), "{err}");
+        assert!(queued.await.unwrap().is_ok());
+        assert_eq!(fake.count(), 2);
     }
 
     #[tokio::test(start_paused = true)]
