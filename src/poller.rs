@@ -1,1 +1,694 @@
-//! (in progress)
+//! The polling cache of one data source instance: a [`Monitor`] runs one poller per target key,
+//! records every poll in the [`History`], keeps the latest sample of each target in memory and
+//! answers `distribution`/`summary`/`topIps` from it while it is fresh.
+//!
+//! - Watched targets are polled from [`Monitor::start_watch`] (the data source's first request)
+//!   on; any other target from the first query naming it, until it has not been queried for
+//!   `idle_after` (10 poll intervals by default).
+//! - Each poller owns a phase in the poll interval (golden-ratio sequence), so targets fire
+//!   spread over the interval rather than together, however many there are and whenever they
+//!   start.
+//! - Every upstream call goes through the data source's [`Upstream`] (budget, coalescing,
+//!   retries). A failed poll is stored as a failed sample (a gap); after 401/403 or a 429 pause the
+//!   poller waits out the block instead of failing every interval.
+//! - Retention pruning runs at start and every `prune_every`.
+//! - Dropping the last [`Monitor`] handle (or [`Monitor::shutdown`]) ends every task.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::estats::UpstreamError;
+use crate::history::{History, HistoryError, Point};
+use crate::sample::Sample;
+use crate::target::{Target, TargetSpec};
+use crate::upstream::{BudgetState, Upstream};
+
+/// Wall-clock time for sample stamps and ages. `System` in production; tests use a clock that
+/// follows tokio's (pausable) clock so that ages and intervals agree with `tokio::time`.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    System,
+    FollowTokio { wall: DateTime<Utc>, at: Instant },
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock::System
+    }
+
+    /// A wall clock that starts now and advances with `tokio::time` (paused or not).
+    pub fn following_tokio() -> Clock {
+        Clock::FollowTokio {
+            wall: Utc::now(),
+            at: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::FollowTokio { wall, at } => {
+                *wall + chrono::Duration::from_std(at.elapsed()).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// What a [`Monitor`] needs from the data source settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSettings {
+    pub poll_interval: Duration,
+    pub retention: Duration,
+    pub watch: Vec<Target>,
+    /// A target neither watched nor queried for this long stops being polled.
+    pub idle_after: Duration,
+    pub prune_every: Duration,
+}
+
+impl MonitorSettings {
+    /// Defaults: idle after 10 intervals, prune every hour. The interval is at least 1 s (the
+    /// settings check enforces 30 s for non-loopback hosts).
+    pub fn new(poll_interval: Duration, retention: Duration, watch: Vec<Target>) -> Self {
+        let poll_interval = poll_interval.max(Duration::from_secs(1));
+        MonitorSettings {
+            poll_interval,
+            retention,
+            watch,
+            idle_after: poll_interval * 10,
+            prune_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The answer of [`Monitor::latest`].
+#[derive(Debug, Clone)]
+pub struct Latest {
+    pub sample: Arc<Sample>,
+    pub age: Duration,
+    /// Why an older sample is shown, when it is older than the poll interval.
+    pub stale: Option<String>,
+}
+
+/// One target as `/targets` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetState {
+    pub key: String,
+    pub target: TargetSpec,
+    pub label: String,
+    pub watched: bool,
+    pub polling: bool,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub next_poll: Option<DateTime<Utc>>,
+    /// Rows held in the history (failed polls included).
+    pub samples: u64,
+    /// Calls the data source's budget allows right now.
+    pub budget_left: u32,
+}
+
+#[derive(Debug)]
+struct Entry {
+    target: Target,
+    watched: bool,
+    task: Option<JoinHandle<()>>,
+    phase: Duration,
+    last_queried: Instant,
+    latest: Option<Arc<Sample>>,
+    /// The latest sample was looked up in the history once (after a restart).
+    latest_loaded: bool,
+    last_success: Option<DateTime<Utc>>,
+    last_error: Option<(DateTime<Utc>, UpstreamError)>,
+    /// The last attempt (poll or query) failed.
+    failing: bool,
+    next_poll: Option<DateTime<Utc>>,
+    samples: u64,
+}
+
+impl Entry {
+    fn polling(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+struct Inner {
+    uid: String,
+    settings: MonitorSettings,
+    upstream: Arc<Upstream>,
+    history: History,
+    clock: Clock,
+    entries: Mutex<HashMap<String, Entry>>,
+    events: broadcast::Sender<(Target, Arc<Sample>)>,
+    watch_started: AtomicBool,
+    closed: AtomicBool,
+    maintenance: Mutex<Option<JoinHandle<()>>>,
+    next_phase: AtomicU32,
+    epoch: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Ends the tasks when the last [`Monitor`] handle goes (tasks hold `Inner`, not this).
+struct Guard(Weak<Inner>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.shutdown();
+        }
+    }
+}
+
+/// The polling cache of one data source instance. Clones share it; dropping the last clone
+/// ends its tasks.
+#[derive(Clone)]
+pub struct Monitor {
+    inner: Arc<Inner>,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("uid", &self.inner.uid)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h", s / 3600),
+    }
+}
+
+impl Monitor {
+    pub fn new(
+        uid: String,
+        settings: MonitorSettings,
+        upstream: Arc<Upstream>,
+        history: History,
+    ) -> Monitor {
+        Monitor::with_clock(uid, settings, upstream, history, Clock::system())
+    }
+
+    pub fn with_clock(
+        uid: String,
+        settings: MonitorSettings,
+        upstream: Arc<Upstream>,
+        history: History,
+        clock: Clock,
+    ) -> Monitor {
+        let (events, _) = broadcast::channel(256);
+        let now = Instant::now();
+        let inner = Arc::new(Inner {
+            uid,
+            upstream,
+            history,
+            clock,
+            entries: Mutex::new(HashMap::new()),
+            events,
+            watch_started: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            maintenance: Mutex::new(None),
+            next_phase: AtomicU32::new(0),
+            epoch: now,
+            settings,
+        });
+        {
+            let mut entries = lock(&inner.entries);
+            for t in &inner.settings.watch {
+                let e = inner.new_entry(t, now);
+                entries.entry(t.key()).or_insert(e).watched = true;
+            }
+        }
+        Monitor {
+            _guard: Arc::new(Guard(Arc::downgrade(&inner))),
+            inner,
+        }
+    }
+
+    pub fn uid(&self) -> &str {
+        &self.inner.uid
+    }
+
+    pub fn settings(&self) -> &MonitorSettings {
+        &self.inner.settings
+    }
+
+    pub fn history(&self) -> &History {
+        &self.inner.history
+    }
+
+    pub fn upstream(&self) -> &Arc<Upstream> {
+        &self.inner.upstream
+    }
+
+    pub fn budget(&self) -> BudgetState {
+        self.inner.upstream.budget()
+    }
+
+    /// Starts the pollers of every watched target, and retention pruning. Idempotent.
+    pub fn start_watch(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Nothing can be spawned here; the next call from inside the runtime starts them.
+            return;
+        }
+        self.inner.ensure_maintenance();
+        if self.inner.watch_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        for t in &self.inner.settings.watch {
+            self.inner.ensure_poller(t, false, now);
+        }
+    }
+
+    /// The latest sample of `target`, from memory or history while younger than the poll
+    /// interval, else fetched now. Starts (or keeps) the target's poller.
+    pub async fn latest(&self, target: &Target) -> Result<Latest, UpstreamError> {
+        let inner = &self.inner;
+        inner.touch(target);
+        let interval = inner.settings.poll_interval;
+        let cached = inner.cached_latest(target).await;
+        let now = inner.clock.now();
+        let age_of = |s: &Sample| (now - s.sampled_at).to_std().unwrap_or_default();
+        if let Some(s) = &cached {
+            if age_of(s) < interval {
+                return Ok(Latest {
+                    sample: Arc::clone(s),
+                    age: age_of(s),
+                    stale: None,
+                });
+            }
+        }
+        // A failure within the last interval is not retried for every panel refresh: the
+        // poller tries again on its schedule.
+        let recent_failure = {
+            let entries = lock(&inner.entries);
+            entries
+                .get(&target.key())
+                .and_then(|e| match &e.last_error {
+                    Some((at, err))
+                        if e.failing && (now - *at).to_std().unwrap_or_default() < interval =>
+                    {
+                        Some(err.clone())
+                    }
+                    _ => None,
+                })
+        };
+        let error = match recent_failure {
+            Some(e) => e,
+            None => match inner.upstream.estats(target).await {
+                Ok(fetched) => {
+                    let sample = Sample::from_response(fetched.received_at, &fetched.response);
+                    let sample = inner.accept(target, sample).await;
+                    let age = (inner.clock.now() - sample.sampled_at)
+                        .to_std()
+                        .unwrap_or_default();
+                    return Ok(Latest {
+                        sample,
+                        age,
+                        stale: None,
+                    });
+                }
+                Err(e) => {
+                    inner.note_failure(target, &e);
+                    e
+                }
+            },
+        };
+        match cached {
+            Some(s) => {
+                let age = age_of(&s);
+                Ok(Latest {
+                    stale: Some(format!(
+                        "showing the sample of {} ({} old) because a new one could not be fetched: {error}",
+                        s.sampled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        human(age)
+                    )),
+                    sample: s,
+                    age,
+                })
+            }
+            None => Err(error),
+        }
+    }
+
+    /// Stored polls of `target` in `[from, to]`. Starts (or keeps) the target's poller.
+    pub async fn range(
+        &self,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Point>, HistoryError> {
+        self.inner.touch(target);
+        self.inner
+            .history
+            .range(&self.inner.uid, target, from, to)
+            .await
+    }
+
+    pub async fn status_codes(&self, target: &Target) -> Result<Vec<u16>, HistoryError> {
+        self.inner
+            .history
+            .status_codes(&self.inner.uid, target)
+            .await
+    }
+
+    /// Every known target (watched, or queried since start), by key.
+    pub fn targets(&self) -> Vec<TargetState> {
+        let budget_left = self.inner.upstream.budget().tokens_left;
+        let entries = lock(&self.inner.entries);
+        let mut out: Vec<TargetState> = entries
+            .iter()
+            .map(|(key, e)| TargetState {
+                key: key.clone(),
+                target: TargetSpec::from(&e.target),
+                label: e.target.label(),
+                watched: e.watched,
+                polling: e.polling(),
+                last_success: e.last_success,
+                last_error: e.last_error.as_ref().map(|(_, err)| err.to_string()),
+                last_error_at: e.last_error.as_ref().map(|(at, _)| *at),
+                next_poll: if e.polling() { e.next_poll } else { None },
+                samples: e.samples,
+                budget_left,
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Every sample stored from now on, for live streaming.
+    pub fn subscribe(&self) -> broadcast::Receiver<(Target, Arc<Sample>)> {
+        self.inner.events.subscribe()
+    }
+
+    /// Ends every task of this data source now.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+}
+
+impl Inner {
+    fn new_entry(&self, target: &Target, now: Instant) -> Entry {
+        // Golden-ratio phases: the k-th poller lands in the largest free stretch of the
+        // interval, so any number of pollers, started at any time, stay spread.
+        let k = self.next_phase.fetch_add(1, Ordering::Relaxed);
+        let frac = (f64::from(k) * 0.618_033_988_749_895).fract();
+        Entry {
+            target: target.clone(),
+            watched: false,
+            task: None,
+            phase: self.settings.poll_interval.mul_f64(frac),
+            last_queried: now,
+            latest: None,
+            latest_loaded: false,
+            last_success: None,
+            last_error: None,
+            failing: false,
+            next_poll: None,
+            samples: 0,
+        }
+    }
+
+    /// The first poll instant at or after `at` on the target's phase grid.
+    fn next_slot(&self, phase: Duration, at: Instant) -> Instant {
+        let interval = self.settings.poll_interval;
+        let base = self.epoch + phase;
+        if at <= base {
+            return base;
+        }
+        let n = (at - base).as_nanos().div_ceil(interval.as_nanos());
+        base + interval * u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    fn wall(&self, at: Instant) -> DateTime<Utc> {
+        let now = Instant::now();
+        let ahead = at.saturating_duration_since(now);
+        self.clock.now() + chrono::Duration::from_std(ahead).unwrap_or_default()
+    }
+
+    /// Marks a target as queried and makes sure it is polled.
+    fn touch(self: &Arc<Self>, target: &Target) {
+        self.ensure_maintenance();
+        let now = Instant::now();
+        lock(&self.entries)
+            .entry(target.key())
+            .or_insert_with(|| self.new_entry(target, now))
+            .last_queried = now;
+        self.ensure_poller(target, true, now);
+    }
+
+    /// Starts the target's poller unless it runs. `queried`: the query fetches now, so the
+    /// first poll comes at least half an interval later.
+    fn ensure_poller(self: &Arc<Self>, target: &Target, queried: bool, now: Instant) {
+        if self.closed.load(Ordering::SeqCst) || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let key = target.key();
+        let mut entries = lock(&self.entries);
+        let entry = entries
+            .entry(key.clone())
+            .or_insert_with(|| self.new_entry(target, now));
+        if entry.polling() {
+            return;
+        }
+        let after = if queried {
+            now + self.settings.poll_interval / 2
+        } else {
+            now
+        };
+        let first = self.next_slot(entry.phase, after);
+        entry.next_poll = Some(self.wall(first));
+        let inner = Arc::clone(self);
+        entry.task = Some(tokio::spawn(
+            async move { inner.poll_loop(key, first).await },
+        ));
+    }
+
+    fn ensure_maintenance(self: &Arc<Self>) {
+        if self.closed.load(Ordering::SeqCst) || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut slot = lock(&self.maintenance);
+        if slot.is_some() {
+            return;
+        }
+        let inner = Arc::clone(self);
+        *slot = Some(tokio::spawn(async move {
+            loop {
+                inner.prune().await;
+                tokio::time::sleep(inner.settings.prune_every).await;
+            }
+        }));
+    }
+
+    async fn prune(&self) {
+        let retention =
+            chrono::Duration::from_std(self.settings.retention).unwrap_or(chrono::Duration::MAX);
+        let cutoff = self
+            .clock
+            .now()
+            .checked_sub_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        match self.history.prune(&self.uid, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(uid = %self.uid, rows = n, "pruned history");
+                let targets: Vec<Target> = lock(&self.entries)
+                    .values()
+                    .map(|e| e.target.clone())
+                    .collect();
+                for t in targets {
+                    self.refresh_count(&t).await;
+                }
+            }
+            Err(e) => tracing::warn!(uid = %self.uid, error = %e, "pruning the history failed"),
+        }
+    }
+
+    async fn refresh_count(&self, target: &Target) {
+        if let Ok(n) = self.history.count(&self.uid, target).await {
+            if let Some(e) = lock(&self.entries).get_mut(&target.key()) {
+                e.samples = n;
+            }
+        }
+    }
+
+    /// The latest sample in memory, or (once per target, after a start) from the history.
+    async fn cached_latest(&self, target: &Target) -> Option<Arc<Sample>> {
+        let key = target.key();
+        {
+            let entries = lock(&self.entries);
+            let e = entries.get(&key)?;
+            if e.latest.is_some() || e.latest_loaded {
+                return e.latest.clone();
+            }
+        }
+        let stored = match self.history.latest(&self.uid, target).await {
+            Ok(s) => s.map(Arc::new),
+            Err(e) => {
+                tracing::warn!(uid = %self.uid, error = %e, "reading the latest sample failed");
+                None
+            }
+        };
+        let mut entries = lock(&self.entries);
+        let e = entries.get_mut(&key)?;
+        e.latest_loaded = true;
+        if e.latest.is_none() {
+            e.latest = stored;
+            if let Some(s) = &e.latest {
+                e.last_success = e.last_success.max(Some(s.sampled_at));
+            }
+        }
+        e.latest.clone()
+    }
+
+    /// Takes a fresh sample: memory, history, subscribers. A sample already taken (a query and
+    /// a poll sharing one call) is taken once; returns the sample that is now the latest.
+    async fn accept(&self, target: &Target, sample: Sample) -> Arc<Sample> {
+        let sample = Arc::new(sample);
+        {
+            let mut entries = lock(&self.entries);
+            let Some(e) = entries.get_mut(&target.key()) else {
+                return sample;
+            };
+            if let Some(have) = &e.latest {
+                if have.sampled_at >= sample.sampled_at {
+                    return Arc::clone(have);
+                }
+            }
+            e.latest = Some(Arc::clone(&sample));
+            e.last_success = Some(sample.sampled_at);
+            e.failing = false;
+            e.samples += 1;
+        }
+        if let Err(e) = self.history.record_sample(&self.uid, target, &sample).await {
+            tracing::warn!(uid = %self.uid, target = %target, error = %e, "storing a sample failed");
+        }
+        // Nobody listening is fine.
+        let _ = self.events.send((target.clone(), Arc::clone(&sample)));
+        sample
+    }
+
+    fn note_failure(&self, target: &Target, error: &UpstreamError) {
+        if let Some(e) = lock(&self.entries).get_mut(&target.key()) {
+            e.last_error = Some((self.clock.now(), error.clone()));
+            e.failing = true;
+        }
+    }
+
+    async fn poll_loop(self: Arc<Self>, key: String, first: Instant) {
+        let interval = self.settings.poll_interval;
+        if let Ok(target) = Target::from_key(&key) {
+            self.refresh_count(&target).await;
+        }
+        let mut next = first;
+        loop {
+            tokio::time::sleep_until(next).await;
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            let now = Instant::now();
+            let (target, phase, fresh_age) = {
+                let mut entries = lock(&self.entries);
+                let Some(e) = entries.get_mut(&key) else {
+                    return;
+                };
+                if !e.watched && now.duration_since(e.last_queried) >= self.settings.idle_after {
+                    // Idle: stop, and free the in-memory sample (the history keeps it).
+                    e.next_poll = None;
+                    e.latest = None;
+                    e.latest_loaded = false;
+                    // Detach now, so a query racing with this exit starts a new poller.
+                    e.task = None;
+                    return;
+                }
+                let age = e.latest.as_ref().map(|s| {
+                    (self.clock.now() - s.sampled_at)
+                        .to_std()
+                        .unwrap_or_default()
+                });
+                (e.target.clone(), e.phase, age)
+            };
+            // A query fetched this target moments ago: that sample is this poll's.
+            if let Some(age) = fresh_age.filter(|a| *a < interval / 2) {
+                next = self.next_slot(phase, now + interval / 2 - age);
+                self.set_next(&key, next);
+                continue;
+            }
+            let mut delay = interval / 2;
+            match self.upstream.estats_within(&target, interval).await {
+                Ok(fetched) => {
+                    let sample = Sample::from_response(fetched.received_at, &fetched.response);
+                    self.accept(&target, sample).await;
+                }
+                Err(error) => {
+                    self.note_failure(&target, &error);
+                    let at = self.clock.now();
+                    match self
+                        .history
+                        .record_failure(&self.uid, &target, at, &error)
+                        .await
+                    {
+                        Ok(()) => {
+                            if let Some(e) = lock(&self.entries).get_mut(&key) {
+                                e.samples += 1;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(uid = %self.uid, target = %target, error = %e, "storing a failed poll failed")
+                        }
+                    }
+                    tracing::debug!(uid = %self.uid, target = %target, error = %error, "poll failed");
+                    // Credentials and 429 pauses: wait the block out instead of failing (and
+                    // storing a gap) every interval.
+                    if let Some(blocked) = self.upstream.blocked_for(&target) {
+                        delay = delay.max(blocked);
+                    }
+                }
+            }
+            next = self.next_slot(phase, Instant::now() + delay);
+            self.set_next(&key, next);
+        }
+    }
+
+    fn set_next(&self, key: &str, next: Instant) {
+        let wall = self.wall(next);
+        if let Some(e) = lock(&self.entries).get_mut(key) {
+            e.next_poll = Some(wall);
+        }
+    }
+
+    fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Some(task) = lock(&self.maintenance).take() {
+            task.abort();
+        }
+        for e in lock(&self.entries).values_mut() {
+            if let Some(task) = e.task.take() {
+                task.abort();
+            }
+            e.next_poll = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! `history import` / `history export`: samples as JSON lines, one per line:
+//!
+//! ```json
+//! {"sampledAt": "2024-05-01T12:00:00Z", "target": {"cpCode": 1209788, "delivery": "STANDARD_TLS"}, "response": { ...an eStats answer... }}
+//! {"sampledAt": "2024-05-01T12:02:00Z", "target": {"cpCode": 1209788}, "error": {"kind": "server_error", "message": "..."}}
+//! ```
+//!
+//! A `response` whose `executionStatus` is `FAILURE`, or an `error`, is a failed poll (a gap).
+//! Importing is idempotent: a line whose target and instant (to the millisecond) are stored
+//! already is skipped, so the same file twice gives the same history.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use super::store::{self, sql};
+use super::HistoryError;
+use crate::estats::model::{EstatsData, EstatsResponse};
+use crate::sample::{Sample, TopIp, TopIpList};
+use crate::target::{Target, TargetSpec};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Line {
+    pub sampled_at: String,
+    pub target: TargetSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<EstatsResponse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LineError>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LineError {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// New rows (successful samples and failed polls).
+    pub inserted: u64,
+    /// Lines already stored.
+    pub duplicates: u64,
+    pub failures: u64,
+    pub targets: u64,
+}
+
+enum Parsed {
+    Sample(Target, Sample),
+    Failure(Target, DateTime<Utc>, String, String),
+}
+
+fn parse_line(text: &str, line: u64) -> Result<Parsed, HistoryError> {
+    let bad = |reason: String| HistoryError::Import { line, reason };
+    let parsed: Line = serde_json::from_str(text).map_err(|e| {
+        bad(format!(
+            "not a sample line ({e}); each line must be {{\"sampledAt\": RFC 3339 time, \"target\": {{\"cpCode\": ...}}, \"response\": eStats answer}}"
+        ))
+    })?;
+    let at = DateTime::parse_from_rfc3339(parsed.sampled_at.trim())
+        .map_err(|e| {
+            bad(format!(
+                "sampledAt {:?} is not an RFC 3339 time such as 2024-05-01T12:00:00Z ({e})",
+                parsed.sampled_at
+            ))
+        })?
+        .with_timezone(&Utc);
+    let target = parsed
+        .target
+        .check()
+        .map_err(|e| bad(format!("target: {e}")))?;
+    match (parsed.response, parsed.error) {
+        (Some(response), None) if response.is_failure() => Ok(Parsed::Failure(
+            target,
+            at,
+            "execution_failed".into(),
+            "eStats could not collect the statistics (executionStatus FAILURE)".into(),
+        )),
+        (Some(response), None) => Ok(Parsed::Sample(target, Sample::from_response(at, &response))),
+        (None, Some(error)) => Ok(Parsed::Failure(target, at, error.kind, error.message)),
+        (Some(_), Some(_)) => Err(bad(
+            "has both response and error: a line is either a sample or a failed poll".into(),
+        )),
+        (None, None) => Err(bad(
+            "has neither response (an eStats answer) nor error (a failed poll)".into(),
+        )),
+    }
+}
+
+pub fn import(
+    conn: &Connection,
+    uid: &str,
+    reader: impl BufRead,
+) -> Result<ImportReport, HistoryError> {
+    let tx = conn.unchecked_transaction().map_err(sql)?;
+    let mut report = ImportReport::default();
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    let mut newest_top: HashMap<i64, (i64, Vec<TopIp>)> = HashMap::new();
+    for (index, text) in reader.lines().enumerate() {
+        let line = index as u64 + 1;
+        let text = text.map_err(|e| HistoryError::Import {
+            line,
+            reason: format!("cannot be read ({e})"),
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        report.lines += 1;
+        let parsed = parse_line(&text, line)?;
+        let target = match &parsed {
+            Parsed::Sample(t, _) | Parsed::Failure(t, ..) => t,
+        };
+        let key = target.key();
+        let tid = match ids.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = store::target_id(&tx, uid, &key, true)?
+                    .ok_or_else(|| HistoryError::Sqlite("target row not created".into()))?;
+                ids.insert(key, id);
+                id
+            }
+        };
+        let inserted = match parsed {
+            Parsed::Sample(_, sample) => {
+                let fresh = store::insert_sample(&tx, tid, &sample)?;
+                let at = store::ms(sample.sampled_at);
+                if fresh && newest_top.get(&tid).map_or(true, |(t, _)| *t <= at) {
+                    newest_top.insert(tid, (at, sample.top_ips));
+                }
+                fresh
+            }
+            Parsed::Failure(_, at, kind, message) => {
+                let fresh = store::insert_failure(&tx, tid, store::ms(at), &kind, &message)?;
+                report.failures += u64::from(fresh);
+                fresh
+            }
+        };
+        if inserted {
+            report.inserted += 1;
+        } else {
+            report.duplicates += 1;
+        }
+    }
+    for (tid, (at, top)) in &newest_top {
+        store::upsert_top_ips(&tx, *tid, *at, top)?;
+    }
+    tx.commit().map_err(sql)?;
+    report.targets = ids.len() as u64;
+    Ok(report)
+}
+
+/// The eStats answer a stored sample came from (as far as the sample kept it).
+pub fn response_of(sample: &Sample) -> EstatsResponse {
+    let codes = |c: &Vec<_>| (!c.is_empty()).then(|| c.clone());
+    let list = |which: TopIpList| {
+        let ips: Vec<_> = sample
+            .top_ips
+            .iter()
+            .filter(|t| t.list == which)
+            .map(|t| t.info.clone())
+            .collect();
+        (!ips.is_empty()).then_some(ips)
+    };
+    EstatsResponse {
+        execution_status: Some("SUCCESS".into()),
+        result: Some(EstatsData {
+            edge_hits: sample.edge.hits,
+            edge_errors: sample.edge.errors,
+            edge_failure_percentage: sample.edge.failure_percentage,
+            origin_hits: sample.origin.hits,
+            origin_errors: sample.origin.errors,
+            origin_failure_percentage: sample.origin.failure_percentage,
+            top_edge_ips_with_error: list(TopIpList::Error),
+            top_edge_ips_with_error_from_origin: list(TopIpList::ErrorFromOrigin),
+            top_edge_ips_with_success: list(TopIpList::Success),
+            top_edge_ips_with_success_from_origin: list(TopIpList::SuccessFromOrigin),
+            edge_status_code_distribution: codes(&sample.edge.codes),
+            origin_status_code_distribution: codes(&sample.origin.codes),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn export(conn: &Connection, uid: &str, mut writer: impl Write) -> Result<u64, HistoryError> {
+    let write_err = |e: std::io::Error| HistoryError::Write(e.to_string());
+    // One snapshot for the whole export, even while pollers keep writing.
+    let tx = conn.unchecked_transaction().map_err(sql)?;
+    let mut written = 0;
+    for (tid, key) in store::targets(&tx, uid)? {
+        let target = Target::from_key(&key).map_err(|e| HistoryError::Corrupt {
+            path: tx.path().map(Into::into).unwrap_or_default(),
+            detail: format!("stored target key {key:?} is invalid ({e})"),
+        })?;
+        let spec = TargetSpec::from(&target);
+        for row in store::rows(&tx, tid, i64::MIN, i64::MAX)? {
+            let at = row.point.at;
+            let mut line = Line {
+                sampled_at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                target: spec.clone(),
+                response: None,
+                error: None,
+            };
+            match (row.point.sample, row.error) {
+                (Some(mut sample), _) => {
+                    sample.top_ips = store::top_ips_at(&tx, tid, store::ms(at))?;
+                    line.response = Some(response_of(&sample));
+                }
+                (None, error) => {
+                    let (kind, message) = error.unwrap_or_default();
+                    line.error = Some(LineError { kind, message });
+                }
+            }
+            serde_json::to_writer(&mut writer, &line)
+                .map_err(|e| HistoryError::Write(e.to_string()))?;
+            writer.write_all(b"\n").map_err(write_err)?;
+            written += 1;
+        }
+    }
+    writer.flush().map_err(write_err)?;
+    Ok(written)
+}

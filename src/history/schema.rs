@@ -1,0 +1,173 @@
+//! The history database's schema, its version (`PRAGMA user_version`) and the checks made when a
+//! file is opened.
+//!
+//! Version 1:
+//! - `targets(id, uid, target_key)`: one row per (data source uid, target key), so that the bulky
+//!   tables repeat a small integer instead of two strings in every row;
+//! - `samples(target_id, sampled_at_ms, ok, error_kind, error_message, edge_hits, edge_errors,
+//!   edge_failure_pct, origin_hits, origin_errors, origin_failure_pct, codes)`: one row per poll,
+//!   failed polls included (`ok` = 0, the error in `error_kind`/`error_message`, no codes). The
+//!   status-code distribution of both sides is one compact BLOB (see [`super::store::codec`])
+//!   instead of a row per code: 7 days of 2-minute samples with 40 codes are 200 k rows instead of
+//!   8 M, which keeps imports to seconds and range reads to one index range.
+//! - `top_ips(target_id, sampled_at_ms, json)`: the top IPs of the latest sample only.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode};
+
+use super::HistoryError;
+
+/// "ESTS": marks a SQLite file as an eStats history, so that a `historyPath` that points at some
+/// other database (grafana.db, say) is refused instead of written into.
+pub const APPLICATION_ID: i32 = 0x4553_5453;
+pub const VERSION: i32 = 1;
+
+const V1: &str = "
+CREATE TABLE targets (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL,
+    target_key TEXT NOT NULL,
+    UNIQUE (uid, target_key)
+);
+CREATE TABLE samples (
+    target_id INTEGER NOT NULL,
+    sampled_at_ms INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    error_kind TEXT,
+    error_message TEXT,
+    edge_hits INTEGER,
+    edge_errors INTEGER,
+    edge_failure_pct REAL,
+    origin_hits INTEGER,
+    origin_errors INTEGER,
+    origin_failure_pct REAL,
+    codes BLOB,
+    PRIMARY KEY (target_id, sampled_at_ms)
+) WITHOUT ROWID;
+CREATE TABLE top_ips (
+    target_id INTEGER PRIMARY KEY,
+    sampled_at_ms INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+";
+
+/// Migrations from version `i` to `i + 1` (index 0 creates version 1).
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Maps an SQLite error met while opening to what it means for the user.
+pub fn open_error(path: Option<&Path>, e: rusqlite::Error) -> HistoryError {
+    let display = path.map(|p| p.to_path_buf()).unwrap_or_default();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => HistoryError::Corrupt {
+            path: display,
+            detail: e.to_string(),
+        },
+        Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) | Some(ErrorCode::ReadOnly) => {
+            HistoryError::Open {
+                path: display,
+                reason: format!(
+                    "{e}; check that the Grafana server's user may read and write the file and its directory"
+                ),
+            }
+        }
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => HistoryError::Open {
+            path: display,
+            reason: format!("{e}; another process holds the file locked, e.g. a running `history import`: wait for it or use another historyPath"),
+        },
+        _ => HistoryError::Sqlite(e.to_string()),
+    }
+}
+
+/// Checks the file (integrity, identity, version), creates or migrates the schema and sets the
+/// journal. `path` is `None` for an in-memory history.
+pub fn prepare(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryError> {
+    let err = |e| open_error(path, e);
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(err)?;
+    // The first read of the header is where a file that is not SQLite shows itself.
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(err)?;
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if path.is_some() {
+        integrity(conn, path)?;
+    }
+    let display = || path.map(|p| p.to_path_buf()).unwrap_or_default();
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(HistoryError::Open {
+            path: display(),
+            reason: "this SQLite file belongs to another application: point historyPath at a new file, e.g. /var/lib/grafana/estats-history.db".into(),
+        });
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(err)?;
+        if tables > 0 {
+            return Err(HistoryError::Open {
+                path: display(),
+                reason: "this SQLite file already holds other tables: point historyPath at a new file, e.g. /var/lib/grafana/estats-history.db".into(),
+            });
+        }
+    }
+    if version > VERSION {
+        return Err(HistoryError::Open {
+            path: display(),
+            reason: format!(
+                "the file has history schema version {version}, written by a newer plugin (this one reads up to {VERSION}): upgrade the plugin or use another historyPath"
+            ),
+        });
+    }
+    if path.is_some() {
+        // WAL: readers never wait for the writer, and a commit is one append to the WAL file.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(HistoryError::Open {
+                path: display(),
+                reason: format!("SQLite cannot use write-ahead logging there (journal mode stays {mode}): put historyPath on a local file system"),
+            });
+        }
+    }
+    // NORMAL in WAL mode: a committed transaction is in the WAL file (the OS has it) before the
+    // commit returns, so killing the process loses nothing committed; only an OS crash or power
+    // loss may lose the last commits. FULL would add an fsync per sample for that case.
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")
+        .map_err(err)?;
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let to = from as i32 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            err(e)
+        })?;
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check`: verifies every page and record (not that indexes match their tables,
+/// which `integrity_check` adds at several times the cost on a large file).
+fn integrity(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryError> {
+    let display = || path.map(|p| p.to_path_buf()).unwrap_or_default();
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| open_error(path, e))?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| open_error(path, e))?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        Ok(())
+    } else {
+        Err(HistoryError::Corrupt {
+            path: display(),
+            detail: rows.join("; "),
+        })
+    }
+}

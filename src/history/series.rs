@@ -1,0 +1,567 @@
+//! Time series from stored polls, for `timeseries` queries: grouped by code, class or total,
+//! filtered, and downsampled to what the panel can draw. Pure: no I/O, no clock.
+//!
+//! Rules:
+//! - a status absent from a successful sample counts 0 for that sample; a failed poll is `None`
+//!   (a gap), never 0;
+//! - polls missing altogether (the plugin was down, the budget was exhausted) also become a gap:
+//!   where two polls are more than twice the usual (median) spacing apart, a `None` row is put one
+//!   usual spacing after the first, so the panel breaks the line instead of bridging the hole;
+//! - with more polls in the range than `max_data_points`, polls are averaged in buckets of
+//!   `max(interval, (to - from) / max_data_points, 1 ms)` aligned to `from`, each row stamped
+//!   with its bucket's start; a bucket of failures only is `None`;
+//! - class groups sum the codes of the class; `total` takes the side's totals (hits, errors,
+//!   failure percentage);
+//! - the status filter applies to codes; groups the filter names explicitly exist even when no
+//!   sample has them (0 in successful samples), so an alert on "5xx" sees 0 rather than no data;
+//! - series come by side (edge, origin), then status ascending.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Point;
+use crate::query::{status_group, GroupBy, Metric, StatusFilter};
+use crate::sample::{Sample, Side};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub side: Side,
+    /// "503", "5xx" or "total".
+    pub status: String,
+    pub values: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SeriesSet {
+    /// Ascending, no duplicates; one per value of every series.
+    pub times: Vec<DateTime<Utc>>,
+    pub series: Vec<Series>,
+}
+
+pub const TOTAL: &str = "total";
+
+fn groups_of(
+    points: &[&Point],
+    side: Side,
+    group_by: GroupBy,
+    filter: &StatusFilter,
+) -> Vec<String> {
+    if group_by == GroupBy::Total {
+        return vec![TOTAL.to_string()];
+    }
+    let mut groups: BTreeSet<String> = filter.explicit_groups(group_by).into_iter().collect();
+    for p in points {
+        if let Some(s) = &p.sample {
+            groups.extend(
+                s.side(side)
+                    .codes
+                    .iter()
+                    .filter(|c| filter.matches(c.http_status))
+                    .map(|c| status_group(c.http_status, group_by)),
+            );
+        }
+    }
+    let mut groups: Vec<String> = groups.into_iter().collect();
+    // "99" < "404" < "503" and "2xx" < "5xx": shorter first, then by text.
+    groups.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    groups
+}
+
+/// The value of one group in one successful sample.
+fn value(
+    sample: &Sample,
+    side: Side,
+    group: &str,
+    group_by: GroupBy,
+    metric: Metric,
+    filter: &StatusFilter,
+) -> f64 {
+    let stats = sample.side(side);
+    if group_by == GroupBy::Total {
+        // A successful answer that omits a total says there was nothing to count.
+        return match metric {
+            Metric::Hits => stats.hits.unwrap_or(0) as f64,
+            Metric::Errors => stats.errors.unwrap_or(0) as f64,
+            Metric::FailurePercentage | Metric::Percentage => {
+                stats.failure_percentage.unwrap_or(0.0)
+            }
+        };
+    }
+    stats
+        .codes
+        .iter()
+        .filter(|c| filter.matches(c.http_status) && status_group(c.http_status, group_by) == group)
+        .map(|c| match metric {
+            Metric::Hits | Metric::Errors => c.hits as f64,
+            Metric::Percentage | Metric::FailurePercentage => c.percentage,
+        })
+        .sum()
+}
+
+fn median_step(times: &[i64]) -> Option<i64> {
+    let mut steps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    if steps.is_empty() {
+        return None;
+    }
+    steps.sort_unstable();
+    Some(steps[steps.len() / 2]).filter(|m| *m > 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build_series(
+    points: &[Point],
+    sides: &[Side],
+    group_by: GroupBy,
+    metric: Metric,
+    filter: &StatusFilter,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    interval: Duration,
+    max_data_points: u32,
+) -> SeriesSet {
+    // In range, ascending, one per instant (a successful poll wins over a failed one).
+    let mut pts: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.at >= from && p.at <= to)
+        .collect();
+    pts.sort_by_key(|p| (p.at, p.sample.is_none()));
+    pts.dedup_by_key(|p| p.at);
+
+    let mut sides: Vec<Side> = sides.to_vec();
+    sides.sort();
+    sides.dedup();
+    let columns: Vec<(Side, String)> = sides
+        .iter()
+        .flat_map(|&side| {
+            groups_of(&pts, side, group_by, filter)
+                .into_iter()
+                .map(move |g| (side, g))
+        })
+        .collect();
+
+    let row_of = |p: &Point| -> Vec<Option<f64>> {
+        columns
+            .iter()
+            .map(|(side, group)| {
+                p.sample
+                    .as_ref()
+                    .map(|s| value(s, *side, group, group_by, metric, filter))
+            })
+            .collect()
+    };
+
+    let ms: Vec<i64> = pts.iter().map(|p| p.at.timestamp_millis()).collect();
+    let step = median_step(&ms);
+    // Instants where a missing run of polls starts: one usual step after the last poll seen.
+    let holes: Vec<i64> = match step {
+        Some(m) => ms
+            .windows(2)
+            .filter(|w| w[1] - w[0] > 2 * m)
+            .map(|w| w[0] + m)
+            .collect(),
+        None => Vec::new(),
+    };
+    let nulls = || vec![None; columns.len()];
+
+    let mut rows: BTreeMap<i64, Vec<Option<f64>>> = BTreeMap::new();
+    if max_data_points == 0 || pts.len() <= max_data_points as usize {
+        for (p, at) in pts.iter().zip(&ms) {
+            rows.insert(*at, row_of(p));
+        }
+        for h in holes {
+            rows.entry(h).or_insert_with(nulls);
+        }
+    } else {
+        let from_ms = from.timestamp_millis();
+        let span = (to.timestamp_millis() - from_ms).max(0);
+        let width = (interval.as_millis() as i64)
+            .max((span + i64::from(max_data_points) - 1) / i64::from(max_data_points))
+            .max(1);
+        let bucket = |at: i64| from_ms + (at - from_ms).div_euclid(width) * width;
+        // Per bucket and column: (sum, count) of the non-null values.
+        let mut acc: BTreeMap<i64, Vec<(f64, u32)>> = BTreeMap::new();
+        for (p, at) in pts.iter().zip(&ms) {
+            let cells = acc
+                .entry(bucket(*at))
+                .or_insert_with(|| vec![(0.0, 0); columns.len()]);
+            for (cell, v) in cells.iter_mut().zip(row_of(p)) {
+                if let Some(v) = v {
+                    cell.0 += v;
+                    cell.1 += 1;
+                }
+            }
+        }
+        for (b, cells) in acc {
+            rows.insert(
+                b,
+                cells
+                    .into_iter()
+                    .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n)))
+                    .collect(),
+            );
+        }
+        for h in holes {
+            rows.entry(bucket(h)).or_insert_with(nulls);
+        }
+    }
+
+    let times = rows.keys().map(|ms| super::store::from_ms(*ms)).collect();
+    let mut series: Vec<Series> = columns
+        .into_iter()
+        .map(|(side, status)| Series {
+            side,
+            status,
+            values: Vec::with_capacity(rows.len()),
+        })
+        .collect();
+    for row in rows.into_values() {
+        for (s, v) in series.iter_mut().zip(row) {
+            s.values.push(v);
+        }
+    }
+    SeriesSet { times, series }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estats::model::StatusCodeCount;
+    use crate::sample::SideStats;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        super::super::store::from_ms(T0 + s * 1000)
+    }
+
+    fn side(codes: &[(u16, u64, f64)], hits: u64, errors: u64, fail: f64) -> SideStats {
+        SideStats {
+            hits: Some(hits),
+            errors: Some(errors),
+            failure_percentage: Some(fail),
+            codes: codes
+                .iter()
+                .map(|&(s, h, p)| StatusCodeCount {
+                    http_status: s,
+                    hits: h,
+                    percentage: p,
+                })
+                .collect(),
+        }
+    }
+
+    fn ok(s: i64, edge: SideStats, origin: SideStats) -> Point {
+        Point {
+            at: at(s),
+            sample: Some(Sample {
+                sampled_at: at(s),
+                edge,
+                origin,
+                top_ips: vec![],
+            }),
+        }
+    }
+
+    fn failed(s: i64) -> Point {
+        Point {
+            at: at(s),
+            sample: None,
+        }
+    }
+
+    /// Polls every 10 s: 200/503/404 on the edge, 200/502 on the origin, one failure at 20 s.
+    fn fixture() -> Vec<Point> {
+        vec![
+            ok(
+                0,
+                side(&[(200, 80, 80.0), (503, 20, 20.0)], 100, 20, 20.0),
+                side(&[(200, 10, 100.0)], 10, 0, 0.0),
+            ),
+            ok(
+                10,
+                side(
+                    &[(200, 50, 50.0), (404, 10, 10.0), (503, 40, 40.0)],
+                    100,
+                    50,
+                    50.0,
+                ),
+                side(&[(200, 6, 60.0), (502, 4, 40.0)], 10, 4, 40.0),
+            ),
+            failed(20),
+            ok(
+                30,
+                side(&[(200, 90, 90.0), (502, 10, 10.0)], 100, 10, 10.0),
+                side(&[(200, 10, 100.0)], 10, 0, 0.0),
+            ),
+        ]
+    }
+
+    fn build(
+        points: &[Point],
+        sides: &[Side],
+        group_by: GroupBy,
+        metric: Metric,
+        filter: &str,
+        max: u32,
+    ) -> SeriesSet {
+        build_series(
+            points,
+            sides,
+            group_by,
+            metric,
+            &StatusFilter::parse(filter).unwrap(),
+            at(0),
+            at(30),
+            Duration::from_secs(1),
+            max,
+        )
+    }
+
+    fn find<'a>(set: &'a SeriesSet, side: Side, status: &str) -> &'a [Option<f64>] {
+        &set.series
+            .iter()
+            .find(|s| s.side == side && s.status == status)
+            .unwrap_or_else(|| panic!("no series {side:?} {status}"))
+            .values
+    }
+
+    fn names(set: &SeriesSet) -> Vec<String> {
+        set.series
+            .iter()
+            .map(|s| format!("{}:{}", s.side.as_str(), s.status))
+            .collect()
+    }
+
+    #[test]
+    fn by_code_absent_is_zero_and_failure_is_a_gap() {
+        let set = build(
+            &fixture(),
+            &Side::BOTH,
+            GroupBy::Code,
+            Metric::Percentage,
+            "",
+            0,
+        );
+        assert_eq!(set.times, vec![at(0), at(10), at(20), at(30)]);
+        assert_eq!(
+            names(&set),
+            [
+                "edge:200",
+                "edge:404",
+                "edge:502",
+                "edge:503",
+                "origin:200",
+                "origin:502"
+            ]
+        );
+        assert_eq!(
+            find(&set, Side::Edge, "503"),
+            [Some(20.0), Some(40.0), None, Some(0.0)]
+        );
+        assert_eq!(
+            find(&set, Side::Edge, "404"),
+            [Some(0.0), Some(10.0), None, Some(0.0)]
+        );
+        assert_eq!(
+            find(&set, Side::Origin, "502"),
+            [Some(0.0), Some(40.0), None, Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn by_class_sums_codes_of_the_class() {
+        let set = build(
+            &fixture(),
+            &[Side::Edge],
+            GroupBy::Class,
+            Metric::Hits,
+            "",
+            0,
+        );
+        assert_eq!(names(&set), ["edge:2xx", "edge:4xx", "edge:5xx"]);
+        assert_eq!(
+            find(&set, Side::Edge, "5xx"),
+            [Some(20.0), Some(40.0), None, Some(10.0)]
+        );
+        assert_eq!(
+            find(&set, Side::Edge, "2xx"),
+            [Some(80.0), Some(50.0), None, Some(90.0)]
+        );
+    }
+
+    #[test]
+    fn total_uses_side_totals() {
+        for (metric, edge) in [
+            (Metric::Hits, [Some(100.0), Some(100.0), None, Some(100.0)]),
+            (Metric::Errors, [Some(20.0), Some(50.0), None, Some(10.0)]),
+            (
+                Metric::FailurePercentage,
+                [Some(20.0), Some(50.0), None, Some(10.0)],
+            ),
+        ] {
+            let set = build(&fixture(), &Side::BOTH, GroupBy::Total, metric, "", 0);
+            assert_eq!(names(&set), ["edge:total", "origin:total"]);
+            assert_eq!(find(&set, Side::Edge, "total"), edge, "{metric:?}");
+        }
+        let set = build(
+            &fixture(),
+            &[Side::Origin],
+            GroupBy::Total,
+            Metric::FailurePercentage,
+            "",
+            0,
+        );
+        assert_eq!(
+            find(&set, Side::Origin, "total"),
+            [Some(0.0), Some(40.0), None, Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn filter_keeps_matching_codes_and_named_groups() {
+        let set = build(
+            &fixture(),
+            &[Side::Edge],
+            GroupBy::Code,
+            Metric::Hits,
+            "5xx,404",
+            0,
+        );
+        assert_eq!(names(&set), ["edge:404", "edge:502", "edge:503"]);
+        // Class grouping with a code filter: only 404 counts towards 4xx.
+        let set = build(
+            &fixture(),
+            &[Side::Edge],
+            GroupBy::Class,
+            Metric::Percentage,
+            "404,5xx",
+            0,
+        );
+        assert_eq!(names(&set), ["edge:4xx", "edge:5xx"]);
+        assert_eq!(
+            find(&set, Side::Edge, "5xx"),
+            [Some(20.0), Some(40.0), None, Some(10.0)]
+        );
+        // A class nobody saw still has a series, of zeros where samples succeeded.
+        let set = build(
+            &fixture(),
+            &[Side::Origin],
+            GroupBy::Class,
+            Metric::Hits,
+            "3xx",
+            0,
+        );
+        assert_eq!(names(&set), ["origin:3xx"]);
+        assert_eq!(
+            find(&set, Side::Origin, "3xx"),
+            [Some(0.0), Some(0.0), None, Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn downsampling_averages_per_bucket_and_keeps_gaps() {
+        // 2 points per bucket: range 0..30 s, max 2 points -> width max(1 s, 15 s) = 15 s;
+        // buckets [0,15): 0 s, 10 s; [15,30): 20 s (failed), 30 s lands in [30,45).
+        let set = build(
+            &fixture(),
+            &[Side::Edge],
+            GroupBy::Code,
+            Metric::Percentage,
+            "",
+            2,
+        );
+        assert_eq!(set.times, vec![at(0), at(15), at(30)]);
+        assert_eq!(find(&set, Side::Edge, "503"), [Some(30.0), None, Some(0.0)]);
+        assert_eq!(find(&set, Side::Edge, "404"), [Some(5.0), None, Some(0.0)]);
+        assert_eq!(
+            find(&set, Side::Edge, "200"),
+            [Some(65.0), None, Some(90.0)]
+        );
+    }
+
+    #[test]
+    fn bucket_averages_skip_failures() {
+        let mut pts = fixture();
+        pts.push(ok(
+            25,
+            side(&[(503, 60, 60.0)], 100, 60, 60.0),
+            SideStats::default(),
+        ));
+        // Width 15 s: [15,30) holds the failure at 20 s and 60 % at 25 s: average 60, not 30.
+        let set = build(
+            &pts,
+            &[Side::Edge],
+            GroupBy::Code,
+            Metric::Percentage,
+            "",
+            2,
+        );
+        assert_eq!(
+            find(&set, Side::Edge, "503"),
+            [Some(30.0), Some(60.0), Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn interval_widens_buckets() {
+        let set = build_series(
+            &fixture(),
+            &[Side::Edge],
+            GroupBy::Total,
+            Metric::Errors,
+            &StatusFilter::default(),
+            at(0),
+            at(30),
+            Duration::from_secs(40),
+            3,
+        );
+        // One 40 s bucket: errors 20, 50, (failed), 10 -> 80 / 3.
+        assert_eq!(set.times, vec![at(0)]);
+        let v = find(&set, Side::Edge, "total")[0].unwrap();
+        assert!((v - 80.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn missing_polls_become_a_gap() {
+        // Every 10 s, then nothing from 30 s to 100 s: a null one step after 30 s.
+        let s = |n| side(&[(200, n, 100.0)], n, 0, 0.0);
+        let pts: Vec<Point> = [0, 10, 20, 30, 100, 110]
+            .iter()
+            .map(|&t| ok(t, s(1), SideStats::default()))
+            .collect();
+        let set = build_series(
+            &pts,
+            &[Side::Edge],
+            GroupBy::Code,
+            Metric::Hits,
+            &StatusFilter::default(),
+            at(0),
+            at(110),
+            Duration::from_secs(1),
+            100,
+        );
+        assert_eq!(set.times, [0, 10, 20, 30, 40, 100, 110].map(at).to_vec());
+        assert_eq!(find(&set, Side::Edge, "200")[4], None);
+        assert_eq!(find(&set, Side::Edge, "200")[3], Some(1.0));
+    }
+
+    #[test]
+    fn points_outside_the_range_are_ignored_and_empty_ranges_have_named_series() {
+        let set = build_series(
+            &fixture(),
+            &[Side::Edge],
+            GroupBy::Class,
+            Metric::Hits,
+            &StatusFilter::parse("5xx").unwrap(),
+            at(100),
+            at(200),
+            Duration::from_secs(1),
+            10,
+        );
+        assert!(set.times.is_empty());
+        assert_eq!(names(&set), ["edge:5xx"]);
+        assert!(set.series[0].values.is_empty());
+    }
+}

@@ -1,0 +1,470 @@
+use std::time::Duration;
+
+use super::*;
+use crate::history::series::build_series;
+use crate::query::{GroupBy, Metric, StatusFilter};
+use crate::sample::Side;
+use crate::upstream::fake::{fetched, server_error, FakeFetch};
+use crate::upstream::WINDOW;
+
+fn target(n: u64) -> Target {
+    Target::cp_code(n, None)
+}
+
+struct Setup {
+    fake: Arc<FakeFetch>,
+    monitor: Monitor,
+    clock: Clock,
+    history: History,
+}
+
+fn setup_with(
+    uid: &str,
+    interval_s: u64,
+    rate: u32,
+    watch: Vec<Target>,
+    fake: Option<Arc<FakeFetch>>,
+    history: Option<History>,
+    clock: Option<Clock>,
+) -> Setup {
+    let clock = clock.unwrap_or_else(Clock::following_tokio);
+    let fake = fake.unwrap_or_else(|| Arc::new(FakeFetch::ok(clock.clone())));
+    let history = history.unwrap_or_else(|| History::open(None).unwrap());
+    let upstream = Arc::new(Upstream::new(fake.clone(), rate));
+    let settings = MonitorSettings::new(
+        Duration::from_secs(interval_s),
+        Duration::from_secs(7 * 24 * 3600),
+        watch,
+    );
+    let monitor = Monitor::with_clock(
+        uid.into(),
+        settings,
+        upstream,
+        history.clone(),
+        clock.clone(),
+    );
+    Setup {
+        fake,
+        monitor,
+        clock,
+        history,
+    }
+}
+
+fn setup(interval_s: u64, rate: u32, watch: Vec<Target>) -> Setup {
+    setup_with("ds", interval_s, rate, watch, None, None, None)
+}
+
+async fn settle() {
+    // Lets spawned tasks and blocking history writes finish without moving the clock far.
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_is_never_exceeded_with_many_watched_targets() {
+    let watch: Vec<Target> = (0..50).map(target).collect();
+    let s = setup(2, 40, watch);
+    s.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(180)).await;
+    let times = s.fake.times();
+    assert!(times.len() >= 100, "the budget is used: {}", times.len());
+    for w in times.windows(41) {
+        assert!(w[40] - w[0] >= WINDOW, "41 calls within {:?}", w[40] - w[0]);
+    }
+    // Polls the budget refused are stored as gaps, not silently skipped.
+    let states = s.monitor.targets();
+    assert_eq!(states.len(), 50);
+    assert!(states.iter().all(|t| t.polling && t.watched));
+    assert!(states.iter().any(|t| t
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("budget"))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hundred_concurrent_queries_on_a_cold_target_make_one_call() {
+    let s = setup(60, 40, vec![]);
+    let mut joins = Vec::new();
+    for _ in 0..100 {
+        let m = s.monitor.clone();
+        joins.push(tokio::spawn(async move { m.latest(&target(1)).await }));
+    }
+    for j in joins {
+        let latest = j.await.unwrap().unwrap();
+        assert!(latest.stale.is_none());
+    }
+    settle().await;
+    assert_eq!(s.fake.count(), 1);
+    assert_eq!(s.history.count("ds", &target(1)).await.unwrap(), 1);
+    // Then the cache answers while the sample is younger than the interval.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let latest = s.monitor.latest(&target(1)).await.unwrap();
+    assert_eq!(s.fake.count(), 1);
+    assert!(latest.age >= Duration::from_secs(20) && latest.age < Duration::from_secs(21));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queried_target_is_polled_until_idle() {
+    let s = setup(10, 1000, vec![]);
+    s.monitor.latest(&target(1)).await.unwrap();
+    assert_eq!(s.fake.count(), 1);
+    let state = &s.monitor.targets()[0];
+    assert!(state.polling && !state.watched);
+    // First poll at least half an interval after the query, then every interval.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let n = s.fake.count();
+    assert!((6..=7).contains(&n), "{n} calls");
+    // Not queried for 10 intervals: polling stops.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let stopped_at = s.fake.count();
+    assert!(!s.monitor.targets()[0].polling);
+    assert!(s.monitor.targets()[0].next_poll.is_none());
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    assert_eq!(s.fake.count(), stopped_at);
+    // A new query revives it.
+    s.monitor
+        .range(
+            &target(1),
+            s.clock.now() - chrono::Duration::hours(1),
+            s.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert!(s.monitor.targets()[0].polling);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(s.fake.count() > stopped_at);
+}
+
+#[tokio::test(start_paused = true)]
+async fn watched_targets_fire_spread_over_the_interval() {
+    let watch: Vec<Target> = (0..10).map(target).collect();
+    let s = setup(10, 10_000, watch);
+    s.monitor.start_watch();
+    s.monitor.start_watch();
+    tokio::time::sleep(Duration::from_millis(9_999)).await;
+    let mut first_round = s.fake.times();
+    assert_eq!(
+        first_round.len(),
+        10,
+        "each target once in the first interval"
+    );
+    first_round.sort();
+    let min_gap = first_round.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+    assert!(min_gap >= Duration::from_millis(500), "{min_gap:?}");
+    // Steady state: one call per target per interval.
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let calls = s.fake.calls.lock().unwrap().clone();
+    for t in 0..10 {
+        let n = calls.iter().filter(|c| c.1 == target(t)).count();
+        assert!((10..=11).contains(&n), "target {t}: {n}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_failure_is_a_gap_not_a_zero() {
+    let clock = Clock::following_tokio();
+    let fake = Arc::new(FakeFetch::ok(clock.clone()));
+    let s = setup_with(
+        "ds",
+        10,
+        1000,
+        vec![target(1)],
+        Some(fake.clone()),
+        None,
+        Some(clock),
+    );
+    let start = s.clock.now();
+    // The three attempts of the second poll fail.
+    fake.push(Ok(fetched(start, &[(200, 90), (503, 10)])));
+    for _ in 0..3 {
+        fake.push(Err(server_error()));
+    }
+    s.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    settle().await;
+    let points = s
+        .monitor
+        .range(&target(1), start, s.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 3, "{points:?}");
+    assert!(points[0].sample.is_some() && points[1].sample.is_none() && points[2].sample.is_some());
+    let set = build_series(
+        &points,
+        &[Side::Edge],
+        GroupBy::Code,
+        Metric::Hits,
+        &StatusFilter::default(),
+        start,
+        s.clock.now(),
+        Duration::from_secs(1),
+        1000,
+    );
+    let s503 = set.series.iter().find(|x| x.status == "503").unwrap();
+    assert_eq!(s503.values, [Some(10.0), None, Some(10.0)]);
+    let state = &s.monitor.targets()[0];
+    assert_eq!(state.samples, 3);
+    assert!(state.last_error.as_deref().unwrap().contains("503"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_old_sample_is_served_stale_when_the_fetch_fails() {
+    let clock = Clock::following_tokio();
+    let fake = Arc::new(FakeFetch::ok(clock.clone()));
+    let s = setup_with(
+        "ds",
+        10,
+        1000,
+        vec![],
+        Some(fake.clone()),
+        None,
+        Some(clock),
+    );
+    let first = s.monitor.latest(&target(1)).await.unwrap();
+    s.monitor.shutdown(); // no poller: only the queries call
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    for _ in 0..3 {
+        fake.push(Err(server_error()));
+    }
+    let stale = s.monitor.latest(&target(1)).await.unwrap();
+    assert_eq!(stale.sample.sampled_at, first.sample.sampled_at);
+    let notice = stale.stale.unwrap();
+    assert!(notice.contains("old") && notice.contains("503"), "{notice}");
+    assert_eq!(s.fake.count(), 4);
+    // Within the interval after that failure, no new attempt.
+    let again = s.monitor.latest(&target(1)).await.unwrap();
+    assert!(again.stale.is_some());
+    assert_eq!(s.fake.count(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_sample_and_a_failure_is_an_error() {
+    let clock = Clock::following_tokio();
+    let fake = Arc::new(FakeFetch::with(
+        clock.clone(),
+        Box::new(|_, _| Err(server_error())),
+    ));
+    let s = setup_with("ds", 10, 1000, vec![], Some(fake), None, Some(clock));
+    let err = s.monitor.latest(&target(1)).await.unwrap_err();
+    assert_eq!(err.grafana_status(), 502);
+}
+
+#[tokio::test(start_paused = true)]
+async fn credential_failures_are_retried_in_minutes_not_every_interval() {
+    let clock = Clock::following_tokio();
+    let fake = Arc::new(FakeFetch::with(
+        clock.clone(),
+        Box::new(|_, _| {
+            Err(UpstreamError::Auth {
+                detail: "The signature does not match".into(),
+            })
+        }),
+    ));
+    let s = setup_with(
+        "ds",
+        1,
+        1000,
+        vec![target(1), target(2)],
+        Some(fake),
+        None,
+        Some(clock),
+    );
+    s.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    // 2 min, 4 min (doubling) after the first: at most 3 calls in 10 minutes, not 1,200.
+    let n = s.fake.count();
+    assert!((2..=4).contains(&n), "{n} calls");
+    let stored = s.history.count("ds", &target(1)).await.unwrap();
+    assert!(stored <= 5, "{stored} failed polls stored");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settings_change_keeps_the_history() {
+    let history = History::open(None).unwrap();
+    let clock = Clock::following_tokio();
+    let old = setup_with(
+        "ds",
+        10,
+        1000,
+        vec![target(1)],
+        None,
+        Some(history.clone()),
+        Some(clock.clone()),
+    );
+    let start = clock.now();
+    old.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    settle().await;
+    let old_calls = old.fake.count();
+    assert!(old_calls >= 3);
+    // The instance is replaced: new client and upstream, other interval, same uid and history.
+    let Setup {
+        fake: old_fake,
+        monitor,
+        ..
+    } = old;
+    drop(monitor);
+    let new = setup_with(
+        "ds",
+        20,
+        1000,
+        vec![target(1)],
+        None,
+        Some(history.clone()),
+        Some(clock.clone()),
+    );
+    new.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Past the fake's latency, so that the last call started is also stored.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(old_fake.count(), old_calls, "the old pollers ended");
+    assert!(new.fake.count() >= 2);
+    let points = new
+        .monitor
+        .range(&target(1), start, clock.now())
+        .await
+        .unwrap();
+    assert_eq!(points.len(), old_calls + new.fake.count());
+    // The latest sample after a restart comes from the history, without a call.
+    let fresh = setup_with("ds", 120, 1000, vec![], None, Some(history), Some(clock));
+    let latest = fresh.monitor.latest(&target(1)).await.unwrap();
+    assert!(latest.stale.is_none());
+    assert_eq!(fresh.fake.count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_data_sources_are_isolated() {
+    let history = History::open(None).unwrap();
+    let clock = Clock::following_tokio();
+    let a = setup_with(
+        "a",
+        10,
+        3,
+        vec![target(1)],
+        None,
+        Some(history.clone()),
+        Some(clock.clone()),
+    );
+    let b = setup_with(
+        "b",
+        10,
+        3,
+        vec![],
+        None,
+        Some(history.clone()),
+        Some(clock.clone()),
+    );
+    let start = clock.now();
+    a.monitor.start_watch();
+    b.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    settle().await;
+    // Only a watches target 1; b has no pollers and no rows.
+    assert!(a.fake.count() >= 3);
+    assert_eq!(b.fake.count(), 0);
+    assert!(b.monitor.targets().is_empty());
+    let b_points = b
+        .history
+        .range("b", &target(1), start, clock.now())
+        .await
+        .unwrap();
+    assert!(b_points.is_empty());
+    // a's budget is used up; b's is untouched.
+    assert_eq!(a.monitor.budget().tokens_left, 0);
+    assert_eq!(b.monitor.budget().tokens_left, 3);
+    let latest = b.monitor.latest(&target(1)).await.unwrap();
+    assert_eq!(b.fake.count(), 1);
+    assert!(latest.age < Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribers_see_every_stored_sample_once() {
+    let s = setup(10, 1000, vec![target(1)]);
+    let mut rx = s.monitor.subscribe();
+    s.monitor.start_watch();
+    // A query racing with the first poll shares its call and its sample.
+    let _ = s.monitor.latest(&target(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    settle().await;
+    let mut got = Vec::new();
+    while let Ok((t, sample)) = rx.try_recv() {
+        assert_eq!(t, target(1));
+        got.push(sample.sampled_at);
+    }
+    assert_eq!(got.len(), s.fake.count());
+    assert!(got.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_ends_the_tasks() {
+    let s = setup(5, 1000, vec![target(1)]);
+    let second = s.monitor.clone();
+    s.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    drop(second);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let still = s.fake.count();
+    assert!(still >= 4, "a clone's drop does not stop it");
+    let Setup { fake, monitor, .. } = s;
+    drop(monitor);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(fake.count(), still);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_prunes_at_start() {
+    let clock = Clock::following_tokio();
+    let history = History::open(None).unwrap();
+    let now = clock.now();
+    let t = target(1);
+    for hours in [200, 100, 1] {
+        let at = now - chrono::Duration::hours(hours);
+        let f = fetched(at, &[(200, 1)]);
+        history
+            .record_sample("ds", &t, &Sample::from_response(at, &f.response))
+            .await
+            .unwrap();
+    }
+    let s = setup_with(
+        "ds",
+        10,
+        1000,
+        vec![t.clone()],
+        None,
+        Some(history.clone()),
+        Some(clock),
+    );
+    s.monitor.start_watch();
+    settle().await;
+    // Retention 7 days = 168 h: the 200 h old row goes.
+    let points = history
+        .range("ds", &t, now - chrono::Duration::days(30), now)
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn targets_report_state() {
+    let s = setup(10, 40, vec![target(2)]);
+    s.monitor.latest(&target(1)).await.unwrap();
+    s.monitor.start_watch();
+    settle().await;
+    let states = s.monitor.targets();
+    assert_eq!(
+        states.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+        ["cp:1/ANY", "cp:2/ANY"]
+    );
+    let one = &states[0];
+    assert!(one.last_success.is_some() && one.last_error.is_none());
+    assert!(one.next_poll.unwrap() > s.clock.now());
+    assert_eq!(one.samples, 1);
+    assert_eq!(one.budget_left, 39);
+    let json = serde_json::to_value(one).unwrap();
+    assert_eq!(json["target"], serde_json::json!({"cpCode": 1}));
+    assert!(json.get("lastSuccess").is_some() && json.get("nextPoll").is_some());
+    assert!(states[1].watched);
+}
