@@ -226,7 +226,15 @@ async fn execute(command: Command) -> Result<(), String> {
                 history.import_jsonl(&datasource, std::io::BufReader::new(f))
             }
             .map_err(|e| e.to_string())?;
-            println!("{report}");
+            println!(
+                "imported {} lines into {}: {} new samples, {} already stored, {} failed polls, {} targets",
+                report.lines,
+                db.display(),
+                report.inserted,
+                report.duplicates,
+                report.failures,
+                report.targets
+            );
             Ok(())
         }
         Command::History(HistoryCommand::Export { db, datasource, file }) => {

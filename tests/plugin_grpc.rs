@@ -216,7 +216,6 @@ async fn bad_queries_fail_alone() {
 async fn upstream_failures_become_query_errors_never_zeros() {
     let sim = simulator().await;
     let plugin = Plugin::start().await;
-    let ctx = ds("q-upstream", &sim, json!({}));
     let cases: Vec<(Fault, i32, &str)> = vec![
         (Fault::Status(401), 401, "401"),
         (Fault::Status(403), 403, "403"),
@@ -228,7 +227,9 @@ async fn upstream_failures_become_query_errors_never_zeros() {
     ];
     for (i, (fault, status, words)) in cases.into_iter().enumerate() {
         sim.faults().set(fault, None);
-        // A fresh CP code per case: nothing cached to fall back on.
+        // A fresh data source per case: a 401 rightly blocks its whole data source for minutes,
+        // and nothing cached may be served instead of the error.
+        let ctx = ds(&format!("q-upstream-{i}"), &sim, json!({}));
         let r = plugin.query_one(&ctx, json!({"cpCode": 5000 + i, "queryType": "summary"})).await;
         sim.faults().clear();
         assert_eq!(r.status, status, "case {i}: {}", r.error);
@@ -238,7 +239,7 @@ async fn upstream_failures_become_query_errors_never_zeros() {
     }
     let mut plugin = plugin;
     assert!(plugin.is_running());
-    let r = plugin.query_one(&ctx, json!({"cpCode": 77})).await;
+    let r = plugin.query_one(&ds("q-upstream-after", &sim, json!({})), json!({"cpCode": 77})).await;
     assert_eq!(r.status, 200, "{}", r.error);
     assert_no_secret(&plugin.logs());
 }

@@ -4,19 +4,21 @@
 //! keyed by data source uid.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
 
 use grafana_plugin_sdk::pluginv2::PluginContext;
 
-use crate::estats::Client;
+use crate::estats::{Client, Fetched, UpstreamError};
 use crate::handlers::QueryFailure;
-use crate::history::History;
+use crate::history::HistoryRegistry;
 use crate::poller::{Monitor, MonitorSettings};
 use crate::settings::{Settings, Upstream as UpstreamSetting};
 use crate::simulator::{Simulator, SimulatorConfig};
-use crate::upstream::Upstream;
+use crate::target::Target;
+use crate::upstream::{Fetch, Upstream};
 
 /// A data source with no request for this long is shut down: Grafana never says that a data
 /// source was deleted, and its pollers must not run forever.
@@ -55,10 +57,9 @@ struct Entry {
 }
 
 /// All data source instances of this plugin process.
-#[derive(Default)]
 pub struct Instances {
     entries: tokio::sync::Mutex<HashMap<String, Entry>>,
-    histories: Mutex<HashMap<Option<PathBuf>, History>>,
+    histories: HistoryRegistry,
 }
 
 fn fingerprint(ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings) -> u64 {
@@ -72,7 +73,40 @@ fn fingerprint(ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings) ->
     h.finish()
 }
 
+impl Default for Instances {
+    fn default() -> Self {
+        Instances { entries: Default::default(), histories: HistoryRegistry::new() }
+    }
+}
+
+/// The signed client as the upstream layer sees it, counting every call in the metrics.
+struct MeteredClient {
+    client: Client,
+    uid: String,
+}
+
+impl Fetch for MeteredClient {
+    fn estats<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Fetched, UpstreamError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.client.estats(target).await;
+            let outcome = match &result {
+                Ok(f) if f.response.is_failure() => "execution_failed",
+                Ok(_) => "ok",
+                Err(e) => e.kind().as_str(),
+            };
+            crate::metrics::record_upstream_call(&self.uid, &target.key(), "estats", outcome, started.elapsed());
+            result
+        })
+    }
+}
+
 impl Instances {
+    /// Every live instance, for process-wide views such as metrics.
+    pub async fn all(&self) -> Vec<Arc<Instance>> {
+        self.entries.lock().await.values().filter_map(|e| e.built.as_ref().ok().cloned()).collect()
+    }
+
     /// The instance for the data source of a request, built or rebuilt as needed.
     pub async fn get(&self, ctx: Option<&PluginContext>) -> Result<Arc<Instance>, QueryFailure> {
         let ds = ctx
@@ -98,16 +132,6 @@ impl Instances {
         built
     }
 
-    fn history(&self, path: Option<PathBuf>) -> Result<History, QueryFailure> {
-        let mut histories = self.histories.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = histories.get(&path) {
-            return Ok(h.clone());
-        }
-        let history = History::open(path.as_deref()).map_err(|e| QueryFailure::new(500, format!("jsonData.historyPath: {e}")))?;
-        histories.insert(path, history.clone());
-        Ok(history)
-    }
-
     async fn build(&self, uid: &str, ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings) -> Result<Instance, QueryFailure> {
         let env = |name: &str| std::env::var(name).ok();
         let settings = Settings::from_grafana(&ds.json_data, &ds.decrypted_secure_json_data, &env)
@@ -125,11 +149,15 @@ impl Instances {
         };
         let client = Client::new(base_url, credentials, settings.account_switch_key.clone(), settings.request_timeout)
             .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
-        let upstream = Arc::new(Upstream::new(Arc::new(client.clone()), settings.rate_limit_per_minute));
-        let history = self.history(settings.history_path.clone())?;
+        let metered = MeteredClient { client: client.clone(), uid: uid.to_string() };
+        let upstream = Arc::new(Upstream::new(Arc::new(metered), settings.rate_limit_per_minute));
+        let history = self
+            .histories
+            .get(uid, settings.history_path.as_deref())
+            .map_err(|e| QueryFailure::new(500, format!("jsonData.historyPath: {e}")))?;
         let monitor = Monitor::new(
             uid.to_string(),
-            MonitorSettings::from_settings(&settings),
+            MonitorSettings::new(settings.poll_interval, settings.retention, settings.watch.clone()),
             upstream.clone(),
             history,
         );

@@ -65,7 +65,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let instances = Arc::new(Instances::default());
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let (mut health_reporter, health_service) = tonic_health::server::health_reporter();
     // go-plugin asks for the service "plugin"; "" is the overall status.
     health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
