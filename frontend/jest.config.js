@@ -4,6 +4,8 @@ process.env.TZ = 'UTC';
 // Packages that only ship ES modules must be transformed before jest can load them.
 const esModules = [
   '@grafana/schema',
+  '@react-hookz',
+  '@ver0',
   '@wojtekmaj/date-utils',
   'd3',
   'd3-color',
@@ -27,11 +29,12 @@ module.exports = {
     'react-inlinesvg': '<rootDir>/.config/jest/react-inlinesvg.tsx',
   },
   modulePaths: ['<rootDir>/src'],
+  setupFiles: ['<rootDir>/.config/jest/polyfills.js'],
   setupFilesAfterEnv: ['<rootDir>/jest-setup.ts'],
   testEnvironment: 'jest-environment-jsdom',
   testMatch: ['<rootDir>/src/**/*.test.{ts,tsx}'],
   transform: {
-    '^.+\\.(t|j)sx?$': [
+    '^.+\\.(m?js|jsx|ts|tsx)$': [
       '@swc/jest',
       {
         sourceMaps: 'inline',

@@ -60,7 +60,6 @@ export function WatchListEditor({ watch, onChange }: WatchListEditorProps) {
           <InlineFieldRow key={index} aria-label={`Watched target ${row}`} role="group">
             <InlineField label="Type" labelWidth={8} tooltip="Watch a CP code or a single URL.">
               <RadioButtonGroup<TargetType>
-                aria-label={`Watched target ${row} type`}
                 options={TYPE_OPTIONS}
                 value={type}
                 onChange={(next) => {
@@ -100,7 +99,6 @@ export function WatchListEditor({ watch, onChange }: WatchListEditorProps) {
               tooltip="Delivery network to diagnose. Default sends none and lets Akamai pick."
             >
               <RadioButtonGroup<WatchDelivery>
-                aria-label={`Watched target ${row} delivery`}
                 options={WATCH_DELIVERY_OPTIONS}
                 value={target.delivery ?? 'any'}
                 onChange={(delivery) => replace(index, withDelivery(target, delivery === 'any' ? undefined : delivery))}
@@ -108,8 +106,7 @@ export function WatchListEditor({ watch, onChange }: WatchListEditorProps) {
             </InlineField>
             <IconButton
               name="trash-alt"
-              aria-label={`Remove watched target ${row}`}
-              tooltip="Stop watching this target"
+              tooltip={`Remove watched target ${row}`}
               onClick={() => remove(index)}
             />
           </InlineFieldRow>
