@@ -23,6 +23,21 @@ class ResizeObserverStub {
   unobserve() {}
   disconnect() {}
 }
-Object.assign(global, { ResizeObserver: ResizeObserverStub });
+class IntersectionObserverStub {
+  readonly root = null;
+  readonly rootMargin = '';
+  readonly thresholds: number[] = [];
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+  takeRecords() {
+    return [];
+  }
+}
+Object.assign(global, { ResizeObserver: ResizeObserverStub, IntersectionObserver: IntersectionObserverStub });
 
-HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement['getContext'];
+// Grafana measures text on a canvas (e.g. to size the Combobox menu); jsdom has no canvas.
+HTMLCanvasElement.prototype.getContext = (() => ({
+  font: '',
+  measureText: (text: string) => ({ width: text.length * 7 }),
+})) as unknown as HTMLCanvasElement['getContext'];

@@ -8,8 +8,12 @@ import { ConfigEditor } from './ConfigEditor';
 
 type Settings = DataSourceSettings<EStatsOptions, EStatsSecureJsonData>;
 
+// Still required by the settings type, though deprecated: kept out of the typed literal below.
+const legacyFields = { database: '' };
+
 function settings(patch: Partial<Settings> = {}): Settings {
   return {
+    ...legacyFields,
     id: 1,
     uid: 'estats-uid',
     orgId: 1,
@@ -20,7 +24,6 @@ function settings(patch: Partial<Settings> = {}): Settings {
     access: 'proxy',
     url: '',
     user: '',
-    database: '',
     basicAuth: false,
     basicAuthUser: '',
     isDefault: false,

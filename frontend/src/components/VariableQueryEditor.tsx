@@ -82,7 +82,10 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
               id="estats-variable-target"
               options={targetOptions}
               value={current.target ? current.target : null}
-              onChange={(option) => onChange({ refId: current.refId, kind: 'statusCodes', target: option.value })}
+              onChange={(option) =>
+                onChange({ refId: current.refId, kind: 'statusCodes', target: (option?.value ?? '').trim() })
+              }
+              isClearable
               createCustomValue
               loading={known.loading}
               placeholder={known.error ? 'Known targets unavailable: type a value' : 'Choose a target'}

@@ -104,11 +104,7 @@ export function WatchListEditor({ watch, onChange }: WatchListEditorProps) {
                 onChange={(delivery) => replace(index, withDelivery(target, delivery === 'any' ? undefined : delivery))}
               />
             </InlineField>
-            <IconButton
-              name="trash-alt"
-              tooltip={`Remove watched target ${row}`}
-              onClick={() => remove(index)}
-            />
+            <IconButton name="trash-alt" tooltip={`Remove watched target ${row}`} onClick={() => remove(index)} />
           </InlineFieldRow>
         );
       })}

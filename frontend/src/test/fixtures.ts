@@ -21,7 +21,6 @@ export function instanceSettings(jsonData: EStatsOptions = {}): DataSourceInstan
     },
   } satisfies DataSourcePluginMeta<EStatsOptions>;
   return {
-    id: 1,
     uid: 'estats-uid',
     type: 'akamai-estats-datasource',
     name: 'Akamai eStats',
