@@ -1,0 +1,220 @@
+import { setTemplateSrv } from '@grafana/runtime';
+import { render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { useState } from 'react';
+
+import { DataSource } from '../datasource';
+import { fakeTemplateSrv, instanceSettings, KNOWN_TARGETS } from '../test/fixtures';
+import { fakeLayout } from '../test/layout';
+import type { EStatsQuery } from '../types';
+import { QueryEditor } from './QueryEditor';
+
+fakeLayout();
+
+beforeEach(() => {
+  setTemplateSrv(fakeTemplateSrv({ cpcode: '1209788' }));
+});
+
+function setup(initial: EStatsQuery, targets = KNOWN_TARGETS) {
+  const datasource = new DataSource(instanceSettings());
+  jest.spyOn(datasource, 'getResource').mockResolvedValue({ targets });
+  const onRunQuery = jest.fn();
+  const changes: EStatsQuery[] = [];
+  function Harness() {
+    const [query, setQuery] = useState(initial);
+    return (
+      <QueryEditor
+        datasource={datasource}
+        query={query}
+        onChange={(next) => {
+          changes.push(next);
+          setQuery(next);
+        }}
+        onRunQuery={onRunQuery}
+      />
+    );
+  }
+  const user = userEvent.setup({ delay: null });
+  render(<Harness />);
+  const latest = () => changes[changes.length - 1] ?? initial;
+  return { user, latest, changes, onRunQuery };
+}
+
+const complete: EStatsQuery = {
+  refId: 'A',
+  queryType: 'timeseries',
+  targetType: 'cpCode',
+  cpCode: '1209788',
+  delivery: '',
+  side: 'both',
+  groupBy: 'code',
+  metric: 'percentage',
+  statusFilter: '',
+};
+
+function radio(group: string, option: string) {
+  return within(screen.getByRole('radiogroup', { name: group })).getByRole('radio', { name: option });
+}
+
+describe('QueryEditor', () => {
+  it('changes the query with each control and runs it', async () => {
+    const { user, latest, onRunQuery } = setup(complete);
+    await waitFor(() => expect(screen.getByRole('combobox', { name: 'CP code' })).toBeInTheDocument());
+
+    await user.click(radio('Side', 'Edge'));
+    expect(latest().side).toBe('edge');
+    await user.click(radio('Delivery', 'Enhanced TLS'));
+    expect(latest().delivery).toBe('ENHANCED_TLS');
+    await user.click(radio('Group by', 'Status class'));
+    expect(latest().groupBy).toBe('class');
+    await user.click(radio('Metric', 'Hits'));
+    expect(latest().metric).toBe('hits');
+    await user.click(radio('Query type', 'Distribution'));
+    expect(latest().queryType).toBe('distribution');
+
+    expect(onRunQuery).toHaveBeenCalledTimes(5);
+    expect(latest()).toEqual({
+      ...complete,
+      side: 'edge',
+      delivery: 'ENHANCED_TLS',
+      groupBy: 'class',
+      metric: 'hits',
+      queryType: 'distribution',
+    });
+  });
+
+  it('labels every control', async () => {
+    setup(complete);
+    for (const group of ['Query type', 'Target', 'Delivery', 'Side', 'Group by', 'Metric']) {
+      expect(screen.getByRole('radiogroup', { name: group })).toBeInTheDocument();
+    }
+    expect(screen.getByRole('combobox', { name: 'CP code' })).toBeInTheDocument();
+    expect(screen.getByLabelText('Status filter')).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole('combobox', { name: 'CP code' })).toBeEnabled());
+  });
+
+  it('offers the metrics of the grouping and replaces one that no longer fits', async () => {
+    const { user, latest } = setup(complete);
+    const metricNames = () =>
+      within(screen.getByRole('radiogroup', { name: 'Metric' }))
+        .getAllByRole('radio')
+        .map((r) => r.getAttribute('aria-label') ?? r.closest('div')?.textContent);
+
+    expect(within(screen.getByRole('radiogroup', { name: 'Metric' })).getAllByRole('radio')).toHaveLength(2);
+    expect(radio('Metric', 'Percentage')).toBeChecked();
+
+    await user.click(radio('Group by', 'Total'));
+    expect(latest()).toMatchObject({ groupBy: 'total', metric: 'hits' });
+    expect(metricNames()).toHaveLength(3);
+    expect(radio('Metric', 'Errors')).toBeInTheDocument();
+    expect(radio('Metric', 'Failure %')).toBeInTheDocument();
+    expect(screen.queryByRole('radio', { name: 'Percentage' })).not.toBeInTheDocument();
+
+    await user.click(radio('Metric', 'Failure %'));
+    expect(latest().metric).toBe('failurePercentage');
+    await user.click(radio('Group by', 'Status code'));
+    expect(latest()).toMatchObject({ groupBy: 'code', metric: 'percentage' });
+  });
+
+  it('shows only the controls a query type uses, with its description', async () => {
+    const { user } = setup(complete);
+    expect(screen.getByText(/The chosen metric over time/)).toBeInTheDocument();
+    await user.click(radio('Query type', 'Summary'));
+    // Shown under the row (and in the option's tooltip while hovered).
+    expect(screen.getAllByText(/Hits, errors and failure percentage per side/).length).toBeGreaterThan(0);
+    expect(screen.queryByText(/The chosen metric over time/)).not.toBeInTheDocument();
+    expect(screen.queryByRole('radiogroup', { name: 'Group by' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('radiogroup', { name: 'Metric' })).not.toBeInTheDocument();
+    expect(screen.queryByLabelText('Status filter')).not.toBeInTheDocument();
+    await user.click(radio('Query type', 'Top IPs'));
+    expect(screen.getByLabelText('Status filter')).toBeInTheDocument();
+    expect(screen.queryByRole('radiogroup', { name: 'Metric' })).not.toBeInTheDocument();
+  });
+
+  it('applies the status filter on blur or Enter, not on every keystroke', async () => {
+    const { user, latest, changes, onRunQuery } = setup(complete);
+    const input = screen.getByLabelText('Status filter');
+    await user.type(input, '5xx,404');
+    expect(changes).toHaveLength(0);
+    expect(onRunQuery).not.toHaveBeenCalled();
+
+    await user.tab();
+    expect(changes).toHaveLength(1);
+    expect(latest().statusFilter).toBe('5xx,404');
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+
+    await user.clear(input);
+    await user.type(input, '503{Enter}');
+    expect(latest().statusFilter).toBe('503');
+    expect(onRunQuery).toHaveBeenCalledTimes(2);
+  });
+
+  it('does not run a query with a bad status filter and says why', async () => {
+    const { user, latest, onRunQuery } = setup(complete);
+    await user.type(screen.getByLabelText('Status filter'), '5xx,abc{Enter}');
+    expect(screen.getByText('"abc" is not a status code (e.g. 404) or class (e.g. 5xx)')).toBeInTheDocument();
+    expect(latest().statusFilter).toBe('5xx,abc');
+    expect(onRunQuery).not.toHaveBeenCalled();
+  });
+
+  it('hints at an incomplete query and does not run it', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A' });
+    expect(screen.getByText('Query incomplete')).toBeInTheDocument();
+    expect(screen.getByText('Enter a CP code (digits, e.g. 1209788) or pick a known target')).toBeInTheDocument();
+
+    await user.click(radio('Side', 'Origin'));
+    expect(latest().side).toBe('origin');
+    expect(onRunQuery).not.toHaveBeenCalled();
+
+    await user.click(radio('Target', 'URL'));
+    expect(latest().targetType).toBe('url');
+    expect(screen.getByText('Enter the URL to diagnose, e.g. https://www.example.com/')).toBeInTheDocument();
+    expect(onRunQuery).not.toHaveBeenCalled();
+  });
+
+  it('picks a known target from the dropdown, with its delivery', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    const option = await screen.findByRole('option', { name: /cpCode 1209788 \(ENHANCED_TLS\)/ });
+    // URL targets are not offered for a CP code.
+    expect(screen.queryByRole('option', { name: /example\.com/ })).not.toBeInTheDocument();
+    await user.click(option);
+
+    expect(latest()).toMatchObject({ targetType: 'cpCode', cpCode: '1209788', delivery: 'ENHANCED_TLS' });
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+    expect(screen.queryByText('Query incomplete')).not.toBeInTheDocument();
+  });
+
+  it('takes a typed CP code or a dashboard variable', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    await user.type(input, '424242{Enter}');
+    expect(latest().cpCode).toBe('424242');
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+
+    await user.click(input);
+    await user.click(await screen.findByRole('option', { name: /\$cpcode/ }));
+    expect(latest().cpCode).toBe('$cpcode');
+    expect(onRunQuery).toHaveBeenCalledTimes(2);
+  });
+
+  it('flags a typed CP code that is not digits and does not run it', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    await user.type(input, '12ab{Enter}');
+    expect(latest().cpCode).toBe('12ab');
+    expect(onRunQuery).not.toHaveBeenCalled();
+    expect(screen.getAllByText('CP code "12ab" must contain digits only').length).toBeGreaterThan(0);
+  });
+
+  it('picks a known URL target', async () => {
+    const { user, latest } = setup({ refId: 'A', targetType: 'url' });
+    const input = screen.getByRole('combobox', { name: 'URL' });
+    await user.click(input);
+    await user.click(await screen.findByRole('option', { name: /https:\/\/www\.example\.com\// }));
+    expect(latest()).toMatchObject({ targetType: 'url', url: 'https://www.example.com/' });
+  });
+});

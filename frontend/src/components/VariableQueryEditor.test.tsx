@@ -1,0 +1,75 @@
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { useState } from 'react';
+
+import { DataSource } from '../datasource';
+import { instanceSettings, KNOWN_TARGETS } from '../test/fixtures';
+import { fakeLayout } from '../test/layout';
+import type { VariableQuery } from '../types';
+import { VariableQueryEditor } from './VariableQueryEditor';
+
+fakeLayout();
+
+function setup(initial: VariableQuery) {
+  const datasource = new DataSource(instanceSettings());
+  jest.spyOn(datasource, 'getResource').mockResolvedValue({ targets: KNOWN_TARGETS });
+  const changes: VariableQuery[] = [];
+  function Harness() {
+    const [query, setQuery] = useState(initial);
+    return (
+      <VariableQueryEditor
+        datasource={datasource}
+        query={query}
+        onChange={(next) => {
+          changes.push(next);
+          setQuery(next);
+        }}
+        onRunQuery={() => {}}
+      />
+    );
+  }
+  const user = userEvent.setup({ delay: null });
+  render(<Harness />);
+  return { user, latest: () => changes[changes.length - 1] ?? initial };
+}
+
+function radio(group: string, option: string) {
+  return within(screen.getByRole('radiogroup', { name: group })).getByRole('radio', { name: option });
+}
+
+describe('VariableQueryEditor', () => {
+  it('lists targets, optionally of one type', async () => {
+    const { user, latest } = setup({ refId: 'v', kind: 'targets' });
+    expect(radio('Values', 'Targets')).toBeChecked();
+    expect(radio('Target type', 'All')).toBeChecked();
+    await user.click(radio('Target type', 'URLs'));
+    expect(latest()).toEqual({ refId: 'v', kind: 'targets', targetType: 'url' });
+    await user.click(radio('Target type', 'All'));
+    expect(latest()).toEqual({ refId: 'v', kind: 'targets' });
+  });
+
+  it('lists the status codes of a picked target', async () => {
+    const { user, latest } = setup({ refId: 'v', kind: 'targets' });
+    await user.click(radio('Values', 'Status codes'));
+    expect(latest()).toEqual({ refId: 'v', kind: 'statusCodes', target: '' });
+
+    const input = screen.getByRole('combobox', { name: 'Target' });
+    await user.click(input);
+    await user.click(await screen.findByRole('option', { name: /cpCode 555/ }));
+    expect(latest()).toEqual({ refId: 'v', kind: 'statusCodes', target: 'cp:555/ANY' });
+  });
+
+  it('takes a typed CP code or variable as the target', async () => {
+    const { user, latest } = setup({ refId: 'v', kind: 'statusCodes', target: '' });
+    const input = screen.getByRole('combobox', { name: 'Target' });
+    await user.click(input);
+    await user.type(input, '$cpcode{Enter}');
+    expect(latest()).toEqual({ refId: 'v', kind: 'statusCodes', target: '$cpcode' });
+  });
+
+  it('is what the data source offers for query variables', () => {
+    const datasource = new DataSource(instanceSettings());
+    const variables = datasource.variables as { editor: unknown } | undefined;
+    expect(variables?.editor).toBe(VariableQueryEditor);
+  });
+});

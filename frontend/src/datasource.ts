@@ -1,0 +1,166 @@
+import type {
+  CoreApp,
+  DataSourceInstanceSettings,
+  MetricFindValue,
+  ScopedVars,
+  TestDataSourceResponse,
+} from '@grafana/data';
+import { DataSourceWithBackend, getTemplateSrv, HealthStatus, type HealthCheckResultDetails } from '@grafana/runtime';
+
+import { defaultQuery, incompleteReason, targetSubject } from './query';
+import type {
+  EStatsOptions,
+  EStatsQuery,
+  KnownTarget,
+  StatusCodesResponse,
+  TargetsResponse,
+  VariableQuery,
+} from './types';
+import { EStatsVariableSupport } from './variables';
+
+/** A single-valued field keeps the first value of a multi-value variable; repeat panels for more. */
+function firstValue(value: unknown): string {
+  if (Array.isArray(value)) {
+    return value.length > 0 ? String(value[0]) : '';
+  }
+  return value === undefined || value === null ? '' : String(value);
+}
+
+/** A list field such as the status filter takes every selected value, comma separated. */
+function commaList(value: unknown): string {
+  if (Array.isArray(value)) {
+    return value.map(String).join(',');
+  }
+  return value === undefined || value === null ? '' : String(value);
+}
+
+/** Turns the health check's details into the two texts Grafana's "Save & test" box shows. */
+export function formatHealthDetails(details: HealthCheckResultDetails): TestDataSourceResponse['details'] {
+  if (!details || typeof details !== 'object') {
+    return undefined;
+  }
+  const message = typeof details.message === 'string' ? details.message : undefined;
+  const lines: string[] = [];
+  if (typeof details.verboseMessage === 'string') {
+    lines.push(details.verboseMessage);
+  }
+  for (const [key, value] of Object.entries(details)) {
+    if (key === 'message' || key === 'verboseMessage' || value === undefined || value === null) {
+      continue;
+    }
+    lines.push(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  }
+  const verboseMessage = lines.length > 0 ? lines.join('\n') : undefined;
+  if (message === undefined && verboseMessage === undefined) {
+    return undefined;
+  }
+  return { message, verboseMessage };
+}
+
+export class DataSource extends DataSourceWithBackend<EStatsQuery, EStatsOptions> {
+  readonly jsonData: EStatsOptions;
+
+  constructor(instanceSettings: DataSourceInstanceSettings<EStatsOptions>) {
+    super(instanceSettings);
+    this.jsonData = instanceSettings.jsonData ?? {};
+    this.variables = new EStatsVariableSupport(this);
+  }
+
+  getDefaultQuery(_app: CoreApp): Partial<EStatsQuery> {
+    return defaultQuery(this.jsonData);
+  }
+
+  /** Incomplete queries are not sent: the backend would only answer with a 400 for them. */
+  filterQuery(query: EStatsQuery): boolean {
+    return incompleteReason(query) === undefined;
+  }
+
+  applyTemplateVariables(query: EStatsQuery, scopedVars: ScopedVars): EStatsQuery {
+    const templateSrv = getTemplateSrv();
+    const interpolated: EStatsQuery = { ...query };
+    if (query.cpCode !== undefined && query.cpCode !== null) {
+      interpolated.cpCode = templateSrv.replace(String(query.cpCode), scopedVars, firstValue).trim();
+    }
+    if (query.url !== undefined) {
+      interpolated.url = templateSrv.replace(query.url, scopedVars, firstValue).trim();
+    }
+    if (query.statusFilter !== undefined) {
+      interpolated.statusFilter = templateSrv
+        .replace(query.statusFilter, scopedVars, commaList)
+        .split(/[\s,]+/)
+        .filter((token) => token !== '')
+        .join(',');
+    }
+    return interpolated;
+  }
+
+  /** Targets the backend knows (watched or queried), with their poller state. */
+  async getTargets(): Promise<KnownTarget[]> {
+    const response = await this.getResource<TargetsResponse>('targets');
+    return Array.isArray(response?.targets) ? response.targets : [];
+  }
+
+  /** Status codes seen for one target key, in ascending order. */
+  async getStatusCodes(key: string): Promise<number[]> {
+    const response = await this.getResource<StatusCodesResponse>('status-codes', { target: key });
+    const codes = Array.isArray(response?.statusCodes) ? response.statusCodes : [];
+    return [...codes].sort((a, b) => a - b);
+  }
+
+  /**
+   * Values of a dashboard variable. A `statusCodes` target may be a key, or a CP code or URL (as a
+   * `targets` variable yields): then the codes of every known key of that subject are merged.
+   */
+  async variableValues(query: VariableQuery, scopedVars?: ScopedVars): Promise<MetricFindValue[]> {
+    if (query.kind === 'statusCodes') {
+      const target = getTemplateSrv()
+        .replace(query.target ?? '', scopedVars, firstValue)
+        .trim();
+      if (target === '') {
+        return [];
+      }
+      let keys: string[];
+      if (target.startsWith('cp:') || target.startsWith('url:')) {
+        keys = [target];
+      } else {
+        const known = await this.getTargets();
+        keys = known.filter((t) => targetSubject(t.target) === target).map((t) => t.key);
+      }
+      const codes = new Set<number>();
+      for (const key of keys) {
+        for (const code of await this.getStatusCodes(key)) {
+          codes.add(code);
+        }
+      }
+      return [...codes].sort((a, b) => a - b).map((code) => ({ text: String(code), value: String(code) }));
+    }
+
+    const known = await this.getTargets();
+    const values: MetricFindValue[] = [];
+    const seen = new Set<string>();
+    for (const target of known) {
+      const subject = targetSubject(target.target);
+      const type = target.target.url ? 'url' : 'cpCode';
+      if (subject === '' || seen.has(subject) || (query.targetType && query.targetType !== type)) {
+        continue;
+      }
+      seen.add(subject);
+      values.push({ text: subject, value: subject });
+    }
+    return values;
+  }
+
+  /** Shows the backend's health message and its details (which probe failed and why). */
+  async testDatasource(): Promise<TestDataSourceResponse> {
+    const result = await this.callHealthCheck();
+    if (!result || typeof result !== 'object' || typeof result.message !== 'string') {
+      return {
+        status: 'error',
+        message: 'The plugin backend did not answer the health check; see the Grafana server log',
+      };
+    }
+    const status =
+      result.status === HealthStatus.OK ? 'success' : result.status === HealthStatus.Unknown ? 'warning' : 'error';
+    return { status, message: result.message, details: formatHealthDetails(result.details) };
+  }
+}

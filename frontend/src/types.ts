@@ -1,0 +1,115 @@
+import type { DataSourceJsonData } from '@grafana/data';
+import type { DataQuery } from '@grafana/schema';
+
+/** The query model shared with the backend (see DESIGN.md, "Query model"). */
+export type QueryType = 'distribution' | 'timeseries' | 'summary' | 'topIps';
+export type TargetType = 'cpCode' | 'url';
+export type Delivery = 'STANDARD_TLS' | 'ENHANCED_TLS';
+/** "" stands for the data source's default delivery network. */
+export type DeliveryChoice = '' | Delivery;
+export type Side = 'edge' | 'origin' | 'both';
+export type GroupBy = 'code' | 'class' | 'total';
+export type Metric = 'percentage' | 'hits' | 'errors' | 'failurePercentage';
+
+export interface EStatsQuery extends DataQuery {
+  queryType?: QueryType;
+  targetType?: TargetType;
+  /** Digits, as string or number; a template variable such as `$cpcode` before interpolation. */
+  cpCode?: string | number;
+  url?: string;
+  delivery?: DeliveryChoice;
+  side?: Side;
+  groupBy?: GroupBy;
+  metric?: Metric;
+  /** Comma-separated codes and classes, e.g. `5xx,404`. */
+  statusFilter?: string;
+}
+
+/** One entry of `jsonData.watch`: exactly one of cpCode or url. */
+export interface WatchTarget {
+  cpCode?: number | string;
+  url?: string;
+  delivery?: Delivery;
+}
+
+/** `jsonData`: visible to Grafana users, so no secret ever goes here. */
+export interface EStatsOptions extends DataSourceJsonData {
+  host?: string;
+  accountSwitchKey?: string;
+  edgercPath?: string;
+  edgercSection?: string;
+  delivery?: DeliveryChoice;
+  pollIntervalSeconds?: number;
+  requestTimeoutSeconds?: number;
+  rateLimitPerMinute?: number;
+  watch?: WatchTarget[];
+  retentionHours?: number;
+  historyPath?: string;
+  simulate?: boolean;
+}
+
+/** `secureJsonData`: encrypted by Grafana and never sent back to the browser. */
+export interface EStatsSecureJsonData {
+  clientToken?: string;
+  clientSecret?: string;
+  accessToken?: string;
+}
+
+export type SecretKey = keyof EStatsSecureJsonData;
+export const SECRET_KEYS: readonly SecretKey[] = ['clientToken', 'clientSecret', 'accessToken'];
+
+/** Defaults the backend applies when a jsonData key is absent. */
+export const SETTINGS_DEFAULTS = {
+  edgercSection: 'default',
+  pollIntervalSeconds: 120,
+  requestTimeoutSeconds: 30,
+  rateLimitPerMinute: 40,
+  retentionHours: 168,
+} as const;
+
+/** Bounds the backend enforces; the config editor checks the same ones before saving. */
+export const LIMITS = {
+  pollIntervalMinSeconds: 30,
+  /** Loopback simulators answer instantly and have no rate limit, so tests may poll every second. */
+  pollIntervalMinSecondsLocal: 1,
+  rateLimitMin: 1,
+  rateLimitMax: 40,
+  retentionMinHours: 1,
+  retentionMaxHours: 8760,
+  requestTimeoutMinSeconds: 1,
+  requestTimeoutMaxSeconds: 300,
+} as const;
+
+/** Answer of the `/targets` resource. */
+export interface KnownTarget {
+  key: string;
+  target: WatchTarget;
+  label: string;
+  watched?: boolean;
+  lastSuccess?: string | null;
+  lastError?: string | null;
+  nextPoll?: string | null;
+  samples?: number;
+}
+
+export interface TargetsResponse {
+  targets: KnownTarget[];
+  budget?: Record<string, unknown>;
+}
+
+/** Answer of the `/status-codes?target=<key>` resource. */
+export interface StatusCodesResponse {
+  target: string;
+  statusCodes: number[];
+}
+
+/**
+ * The query of a dashboard variable, answered in the browser from the resources above:
+ * `targets` lists known targets (values: CP codes or URLs), `statusCodes` lists the codes seen for
+ * `target` (a target key, a CP code, a URL or a template variable holding one).
+ */
+export interface VariableQuery extends DataQuery {
+  kind: 'targets' | 'statusCodes';
+  targetType?: TargetType;
+  target?: string;
+}
