@@ -12,11 +12,11 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu \
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --target x86_64-unknown-linux-gnu --bin gpx_akamai_estats \
     && mkdir -p /out \
     && cp target/x86_64-unknown-linux-gnu/release/gpx_akamai_estats /out/gpx_akamai_estats_linux_amd64
 
-# Frontend: module.js, plugin.json and img/ into /src/dist.
+# Frontend: module.js, plugin.json (with its build date) and img/ into /src/dist.
 FROM node:20-bookworm AS frontend
 WORKDIR /src/frontend
 # Dependencies first, so editing the sources does not reinstall them.
@@ -28,7 +28,6 @@ RUN npm run build
 FROM grafana/grafana:13.2.3
 ENV GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS=akamai-estats-datasource
 COPY --from=frontend /src/dist/ /var/lib/grafana/plugins/akamai-estats-datasource/
-COPY plugin.json /var/lib/grafana/plugins/akamai-estats-datasource/plugin.json
 COPY --from=backend --chmod=0755 /out/gpx_akamai_estats_linux_amd64 /var/lib/grafana/plugins/akamai-estats-datasource/gpx_akamai_estats_linux_amd64
 COPY provisioning/ /etc/grafana/provisioning/
 # The history volume is mounted here; a named volume takes over this directory's owner (the

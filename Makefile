@@ -30,7 +30,7 @@ test-rust:
 	$(CARGO) test --locked --lib --bins --tests
 
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
-	cd frontend && $(NPM) ci --no-audit --no-fund
+	cd frontend && $(NPM) ci
 
 frontend-deps: frontend/node_modules/.package-lock.json
 

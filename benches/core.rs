@@ -37,7 +37,9 @@ fn signing(c: &mut Criterion) {
     let mut g = c.benchmark_group("sign");
     g.bench_function("baseline_hmac_sha256", |b| {
         b.iter(|| {
-            let mut mac = Hmac::<Sha256>::new_from_slice(b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=").unwrap();
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=")
+                    .unwrap();
             mac.update(url.as_str().as_bytes());
             mac.update(body);
             std::hint::black_box(mac.finalize().into_bytes())
@@ -45,8 +47,18 @@ fn signing(c: &mut Criterion) {
     });
     g.bench_function("edgegrid_authorization", |b| {
         b.iter(|| {
-            let req = SignedRequest { method: "POST", url: &url, headers: &[], body };
-            std::hint::black_box(authorization(&creds, &req, "20261125T17:00:00+0000", "0b1c9d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"))
+            let req = SignedRequest {
+                method: "POST",
+                url: &url,
+                headers: &[],
+                body,
+            };
+            std::hint::black_box(authorization(
+                &creds,
+                &req,
+                "20261125T17:00:00+0000",
+                "0b1c9d2e-3f4a-4b5c-8d6e-7f8091a2b3c4",
+            ))
         })
     });
     g.finish();
@@ -55,9 +67,15 @@ fn signing(c: &mut Criterion) {
 fn parsing(c: &mut Criterion) {
     let text = include_str!("../tests/fixtures/estats.json");
     let mut g = c.benchmark_group("parse");
-    g.bench_function("baseline_serde_json_value", |b| b.iter(|| std::hint::black_box(serde_json::from_str::<serde_json::Value>(text).unwrap())));
+    g.bench_function("baseline_serde_json_value", |b| {
+        b.iter(|| std::hint::black_box(serde_json::from_str::<serde_json::Value>(text).unwrap()))
+    });
     g.bench_function("estats_response", |b| {
-        b.iter(|| std::hint::black_box(serde_json::from_str::<estats::estats::EstatsResponse>(text).unwrap()))
+        b.iter(|| {
+            std::hint::black_box(
+                serde_json::from_str::<estats::estats::EstatsResponse>(text).unwrap(),
+            )
+        })
     });
     g.finish();
 }
@@ -65,7 +83,9 @@ fn parsing(c: &mut Criterion) {
 const ROWS: usize = 10_000;
 
 fn columns() -> (Vec<String>, Vec<String>, Vec<i64>, Vec<f64>) {
-    let sides: Vec<String> = (0..ROWS).map(|i| if i % 2 == 0 { "edge" } else { "origin" }.to_string()).collect();
+    let sides: Vec<String> = (0..ROWS)
+        .map(|i| if i % 2 == 0 { "edge" } else { "origin" }.to_string())
+        .collect();
     let statuses: Vec<String> = (0..ROWS).map(|i| (200 + (i % 400)).to_string()).collect();
     let hits: Vec<i64> = (0..ROWS as i64).map(|i| i * 7).collect();
     let pct: Vec<f64> = (0..ROWS).map(|i| (i % 100) as f64 / 3.0).collect();
@@ -104,7 +124,10 @@ fn frames(c: &mut Criterion) {
                 .with_field(Field::new("side", Values::Str(sides.clone())))
                 .with_field(Field::new("status", Values::Str(statuses.clone())))
                 .with_field(Field::new("hits", Values::I64(hits.clone())))
-                .with_field(Field::new("percentage", Values::F64(pct.clone())).with_config(serde_json::json!({"unit": "percent"})));
+                .with_field(
+                    Field::new("percentage", Values::F64(pct.clone()))
+                        .with_config(serde_json::json!({"unit": "percent"})),
+                );
             std::hint::black_box(frame.encode("A").unwrap())
         })
     });
@@ -117,7 +140,8 @@ mod grpc {
     use std::process::{Child, Command, Stdio};
 
     use grafana_plugin_sdk::pluginv2::{
-        data_client::DataClient, DataQuery, DataSourceInstanceSettings, PluginContext, QueryDataRequest, TimeRange,
+        data_client::DataClient, DataQuery, DataSourceInstanceSettings, PluginContext,
+        QueryDataRequest, TimeRange,
     };
     use tonic::transport::Channel;
 
@@ -145,11 +169,21 @@ mod grpc {
             .spawn()
             .expect("plugin starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let handshake = started.elapsed();
         let addr = line.trim().split('|').nth(3).unwrap().to_string();
-        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-        Running { child, channel, handshake }
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Running {
+            child,
+            channel,
+            handshake,
+        }
     }
 
     pub fn request() -> QueryDataRequest {
@@ -172,7 +206,10 @@ mod grpc {
                 ref_id: "A".into(),
                 max_data_points: 100,
                 interval_ms: 1000,
-                time_range: Some(TimeRange { from_epoch_ms: now - 3_600_000, to_epoch_ms: now }),
+                time_range: Some(TimeRange {
+                    from_epoch_ms: now - 3_600_000,
+                    to_epoch_ms: now,
+                }),
                 json: br#"{"cpCode": "1209788", "queryType": "distribution"}"#.to_vec(),
                 query_type: String::new(),
             }],
@@ -186,9 +223,14 @@ mod grpc {
 }
 
 fn query_data(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let running = rt.block_on(grpc::start());
-    let mut data = grafana_plugin_sdk::pluginv2::data_client::DataClient::new(running.channel.clone());
+    let mut data =
+        grafana_plugin_sdk::pluginv2::data_client::DataClient::new(running.channel.clone());
     let mut health = tonic_health::pb::health_client::HealthClient::new(running.channel.clone());
     // The first query builds the instance and fetches the sample; later ones are cache hits.
     rt.block_on(grpc::query(&mut data));
@@ -197,11 +239,18 @@ fn query_data(c: &mut Criterion) {
     g.bench_function("baseline_grpc_health_check", |b| {
         b.iter(|| {
             rt.block_on(async {
-                health.check(tonic_health::pb::HealthCheckRequest { service: "plugin".into() }).await.unwrap();
+                health
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: "plugin".into(),
+                    })
+                    .await
+                    .unwrap();
             })
         })
     });
-    g.bench_function("distribution_cached", |b| b.iter(|| rt.block_on(grpc::query(&mut data))));
+    g.bench_function("distribution_cached", |b| {
+        b.iter(|| rt.block_on(grpc::query(&mut data)))
+    });
     g.finish();
 
     // Percentiles are what the targets speak of; criterion reports means, so sample directly too.
@@ -213,9 +262,14 @@ fn query_data(c: &mut Criterion) {
         })
         .collect();
     times.sort();
-    eprintln!("query_data distribution_cached: p50 {:?}, p99 {:?} over 500 calls", times[250], times[495]);
+    eprintln!(
+        "query_data distribution_cached: p50 {:?}, p99 {:?} over 500 calls",
+        times[250], times[495]
+    );
 
-    let mut handshakes: Vec<Duration> = (0..10).map(|_| rt.block_on(grpc::start()).handshake).collect();
+    let mut handshakes: Vec<Duration> = (0..10)
+        .map(|_| rt.block_on(grpc::start()).handshake)
+        .collect();
     handshakes.sort();
     let spawn_baseline: Vec<Duration> = (0..10)
         .map(|_| {

@@ -19,7 +19,11 @@ use crate::simulator::{Simulator, SimulatorConfig};
 use crate::target::{Delivery, Subject, Target};
 
 #[derive(Parser)]
-#[command(name = "gpx_akamai_estats", version, about = "Akamai eStats for Grafana: the plugin executable and its command line")]
+#[command(
+    name = "gpx_akamai_estats",
+    version,
+    about = "Akamai eStats for Grafana: the plugin executable and its command line"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,7 +119,10 @@ struct QueryArgs {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -133,7 +140,10 @@ pub fn run() -> ExitCode {
 
 fn expand_home(path: &str) -> PathBuf {
     match path.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(rest),
+        Some(rest) => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(rest),
         None => PathBuf::from(path),
     }
 }
@@ -144,21 +154,33 @@ async fn connect(conn: &Connection) -> Result<(Client, Option<Simulator>), Strin
     let mut settings = if conn.simulate {
         Settings::simulator()
     } else {
-        Settings::from_edgerc(&expand_home(&conn.edgerc), &conn.section, &env).map_err(|e| e.to_string())?
+        Settings::from_edgerc(&expand_home(&conn.edgerc), &conn.section, &env)
+            .map_err(|e| e.to_string())?
     };
     if let Some(key) = &conn.account_switch_key {
         settings.account_switch_key = Some(key.clone());
     }
     let (base_url, credentials, simulator) = match &settings.upstream {
-        Upstream::Akamai { base_url, credentials } => (base_url.clone(), credentials.clone(), None),
+        Upstream::Akamai {
+            base_url,
+            credentials,
+        } => (base_url.clone(), credentials.clone(), None),
         Upstream::Simulator => {
             let config = SimulatorConfig::default();
             let credentials = config.credentials.clone();
-            let sim = Simulator::start(([127, 0, 0, 1], 0).into(), config).await.map_err(|e| format!("simulator: {e}"))?;
+            let sim = Simulator::start(([127, 0, 0, 1], 0).into(), config)
+                .await
+                .map_err(|e| format!("simulator: {e}"))?;
             (sim.base_url(), credentials, Some(sim))
         }
     };
-    let client = Client::new(base_url, credentials, settings.account_switch_key.clone(), settings.request_timeout).map_err(|e| e.to_string())?;
+    let client = Client::new(
+        base_url,
+        credentials,
+        settings.account_switch_key.clone(),
+        settings.request_timeout,
+    )
+    .map_err(|e| e.to_string())?;
     Ok((client, simulator))
 }
 
@@ -177,15 +199,23 @@ async fn execute(command: Command) -> Result<(), String> {
                     );
                     Ok(())
                 }
-                Err(e) => Err(format!("health check against {} failed: {e}", client.host())),
+                Err(e) => Err(format!(
+                    "health check against {} failed: {e}",
+                    client.host()
+                )),
             }
         }
         Command::Query(args) => {
             let (client, _sim) = connect(&args.connection).await?;
-            let delivery = Delivery::parse_optional(args.delivery.as_deref().unwrap_or("")).map_err(|e| format!("--delivery: {e}"))?;
+            let delivery = Delivery::parse_optional(args.delivery.as_deref().unwrap_or(""))
+                .map_err(|e| format!("--delivery: {e}"))?;
             let subject = match (&args.cpcode, &args.url) {
-                (Some(cp), _) => Subject::CpCode(Target::parse_cp_code(cp).map_err(|e| format!("--cpcode: {e}"))?),
-                (None, Some(url)) => Subject::Url(Target::parse_url(url).map_err(|e| format!("--url: {e}"))?),
+                (Some(cp), _) => Subject::CpCode(
+                    Target::parse_cp_code(cp).map_err(|e| format!("--cpcode: {e}"))?,
+                ),
+                (None, Some(url)) => {
+                    Subject::Url(Target::parse_url(url).map_err(|e| format!("--url: {e}"))?)
+                }
                 (None, None) => return Err("give --cpcode or --url".into()),
             };
             let target = Target { subject, delivery };
@@ -197,32 +227,54 @@ async fn execute(command: Command) -> Result<(), String> {
             }))
             .map_err(|e| e.to_string())?;
             let now = chrono::Utc::now().timestamp_millis();
-            let ctx = QueryContext { from_ms: now, to_ms: now, interval_ms: 0, max_data_points: 0 };
-            let query = Query::parse("A", &spec, "distribution", ctx, None).map_err(|e| e.to_string())?;
-            let frames = [distribution::frame(&query, &sample, None), summary::frame(&query, &sample, None)];
+            let ctx = QueryContext {
+                from_ms: now,
+                to_ms: now,
+                interval_ms: 0,
+                max_data_points: 0,
+            };
+            let query =
+                Query::parse("A", &spec, "distribution", ctx, None).map_err(|e| e.to_string())?;
+            let frames = [
+                distribution::frame(&query, &sample, None),
+                summary::frame(&query, &sample, None),
+            ];
             if args.json {
                 let json: Vec<_> = frames.iter().map(Frame::to_json).collect();
-                println!("{}", serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?
+                );
             } else {
                 print!("{}", render_table(&target, &sample, &query));
             }
             Ok(())
         }
         Command::Simulate { listen, rate_limit } => {
-            let config = SimulatorConfig { rate_limit_per_minute: rate_limit, ..SimulatorConfig::default() };
-            let sim = Simulator::start(listen, config).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let config = SimulatorConfig {
+                rate_limit_per_minute: rate_limit,
+                ..SimulatorConfig::default()
+            };
+            let sim = Simulator::start(listen, config)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             println!("eStats simulator listening on {}", sim.base_url());
             println!("Point a data source at host {} with the simulator's demo credentials (see README), or use simulate: true.", sim.base_url());
             let _ = tokio::signal::ctrl_c().await;
             sim.shutdown().await;
             Ok(())
         }
-        Command::History(HistoryCommand::Import { db, datasource, file }) => {
+        Command::History(HistoryCommand::Import {
+            db,
+            datasource,
+            file,
+        }) => {
             let history = crate::history::History::open(Some(&db)).map_err(|e| e.to_string())?;
             let report = if file.as_os_str() == "-" {
                 history.import_jsonl(&datasource, std::io::stdin().lock())
             } else {
-                let f = std::fs::File::open(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let f = std::fs::File::open(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
                 history.import_jsonl(&datasource, std::io::BufReader::new(f))
             }
             .map_err(|e| e.to_string())?;
@@ -237,11 +289,16 @@ async fn execute(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::History(HistoryCommand::Export { db, datasource, file }) => {
+        Command::History(HistoryCommand::Export {
+            db,
+            datasource,
+            file,
+        }) => {
             let history = crate::history::History::open(Some(&db)).map_err(|e| e.to_string())?;
             let written = match file {
                 Some(path) => {
-                    let f = std::fs::File::create(&path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    let f = std::fs::File::create(&path)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     history.export_jsonl(&datasource, std::io::BufWriter::new(f))
                 }
                 None => history.export_jsonl(&datasource, std::io::stdout().lock()),
@@ -251,8 +308,10 @@ async fn execute(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::MigrateExporter { file, uid } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let settings = crate::migrate::parse_exporter_settings(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let settings = crate::migrate::parse_exporter_settings(&text)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
             print!("{}", crate::migrate::to_provisioning_yaml(&settings, &uid));
             Ok(())
         }
@@ -262,7 +321,10 @@ async fn execute(command: Command) -> Result<(), String> {
 /// The distribution as an aligned text table, one row per side and status.
 fn render_table(target: &Target, sample: &Sample, query: &Query) -> String {
     let mut out = format!("{} at {}\n", target.label(), sample.sampled_at.to_rfc3339());
-    out.push_str(&format!("{:<7} {:>6} {:>12} {:>9}\n", "side", "status", "hits", "percent"));
+    out.push_str(&format!(
+        "{:<7} {:>6} {:>12} {:>9}\n",
+        "side", "status", "hits", "percent"
+    ));
     for (side, status, hits, pct) in distribution::rows(query, sample) {
         out.push_str(&format!("{side:<7} {status:>6} {hits:>12} {pct:>8.2}%\n"));
     }
@@ -273,7 +335,8 @@ fn render_table(target: &Target, sample: &Sample, query: &Query) -> String {
             side.as_str(),
             s.hits.map_or("-".into(), |h| h.to_string()),
             s.errors.map_or("-".into(), |h| h.to_string()),
-            s.failure_percentage.map_or("-".into(), |p| format!("{p:.2}%")),
+            s.failure_percentage
+                .map_or("-".into(), |p| format!("{p:.2}%")),
         ));
     }
     out

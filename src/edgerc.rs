@@ -235,7 +235,7 @@ pub fn base_url(host: &str) -> Result<url::Url, HostError> {
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(HostError::Path);
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(HostError::Empty);
     }
     if scheme == "http" && !is_loopback(&url) {

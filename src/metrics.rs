@@ -39,12 +39,28 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
 }
 
 /// One upstream call ended with `result` (`ok` or an [`crate::estats::ErrorKind`] label).
-pub fn record_upstream_call(datasource: &str, target: &str, endpoint: &'static str, result: &str, latency: Duration) {
+pub fn record_upstream_call(
+    datasource: &str,
+    target: &str,
+    endpoint: &'static str,
+    result: &str,
+    latency: Duration,
+) {
     let mut s = lock();
     *s.upstream_calls
-        .entry(vec![("datasource", datasource.to_string()), ("target", target.to_string()), ("result", result.to_string())])
+        .entry(vec![
+            ("datasource", datasource.to_string()),
+            ("target", target.to_string()),
+            ("result", result.to_string()),
+        ])
         .or_default() += 1;
-    let h = s.upstream_latency.entry(vec![("datasource", datasource.to_string()), ("endpoint", endpoint.to_string())]).or_default();
+    let h = s
+        .upstream_latency
+        .entry(vec![
+            ("datasource", datasource.to_string()),
+            ("endpoint", endpoint.to_string()),
+        ])
+        .or_default();
     let secs = latency.as_secs_f64();
     for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
         if secs <= *bound {
@@ -59,24 +75,40 @@ pub fn record_upstream_call(datasource: &str, target: &str, endpoint: &'static s
 pub fn record_query(datasource: &str, query_type: &str, outcome: &str) {
     *lock()
         .queries
-        .entry(vec![("datasource", datasource.to_string()), ("query_type", query_type.to_string()), ("outcome", outcome.to_string())])
+        .entry(vec![
+            ("datasource", datasource.to_string()),
+            ("query_type", query_type.to_string()),
+            ("outcome", outcome.to_string()),
+        ])
         .or_default() += 1;
 }
 
 pub fn record_sample_stored(datasource: &str, target: &str) {
-    *lock().samples_stored.entry(vec![("datasource", datasource.to_string()), ("target", target.to_string())]).or_default() += 1;
+    *lock()
+        .samples_stored
+        .entry(vec![
+            ("datasource", datasource.to_string()),
+            ("target", target.to_string()),
+        ])
+        .or_default() += 1;
 }
 
 /// Escapes a label value per the Prometheus text format.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn label_text(labels: &[(&str, String)]) -> String {
     if labels.is_empty() {
         return String::new();
     }
-    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
     format!("{{{}}}", inner.join(","))
 }
 
@@ -96,34 +128,67 @@ impl Exposition {
     }
 
     pub fn sample(&mut self, name: &str, labels: &[(&str, String)], value: f64) {
-        let _ = writeln!(self.text, "{name}{} {}", label_text(labels), format_value(value));
+        let _ = writeln!(
+            self.text,
+            "{name}{} {}",
+            label_text(labels),
+            format_value(value)
+        );
     }
 
     /// Adds the process-wide counters and histograms.
     pub fn counters(&mut self) {
         let s = lock();
-        self.family("akamai_estats_upstream_calls_total", "counter", "Upstream eStats calls by data source, target and result.");
+        self.family(
+            "akamai_estats_upstream_calls_total",
+            "counter",
+            "Upstream eStats calls by data source, target and result.",
+        );
         for (labels, v) in &s.upstream_calls {
             self.sample("akamai_estats_upstream_calls_total", labels, *v as f64);
         }
-        self.family("akamai_estats_upstream_latency_seconds", "histogram", "Latency of upstream eStats calls.");
+        self.family(
+            "akamai_estats_upstream_latency_seconds",
+            "histogram",
+            "Latency of upstream eStats calls.",
+        );
         for (labels, h) in &s.upstream_latency {
             for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
                 let mut l = labels.clone();
                 l.push(("le", format_value(*bound)));
-                self.sample("akamai_estats_upstream_latency_seconds_bucket", &l, h.counts[i] as f64);
+                self.sample(
+                    "akamai_estats_upstream_latency_seconds_bucket",
+                    &l,
+                    h.counts[i] as f64,
+                );
             }
             let mut l = labels.clone();
             l.push(("le", "+Inf".to_string()));
-            self.sample("akamai_estats_upstream_latency_seconds_bucket", &l, h.count as f64);
+            self.sample(
+                "akamai_estats_upstream_latency_seconds_bucket",
+                &l,
+                h.count as f64,
+            );
             self.sample("akamai_estats_upstream_latency_seconds_sum", labels, h.sum);
-            self.sample("akamai_estats_upstream_latency_seconds_count", labels, h.count as f64);
+            self.sample(
+                "akamai_estats_upstream_latency_seconds_count",
+                labels,
+                h.count as f64,
+            );
         }
-        self.family("akamai_estats_queries_total", "counter", "Queries answered by data source, query type and outcome.");
+        self.family(
+            "akamai_estats_queries_total",
+            "counter",
+            "Queries answered by data source, query type and outcome.",
+        );
         for (labels, v) in &s.queries {
             self.sample("akamai_estats_queries_total", labels, *v as f64);
         }
-        self.family("akamai_estats_samples_stored_total", "counter", "Samples written to history by data source and target.");
+        self.family(
+            "akamai_estats_samples_stored_total",
+            "counter",
+            "Samples written to history by data source and target.",
+        );
         for (labels, v) in &s.samples_stored {
             self.sample("akamai_estats_samples_stored_total", labels, *v as f64);
         }
@@ -138,7 +203,11 @@ fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -150,12 +219,21 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(label_text(&[("target", "url:https://x/\"a\"\\b/ANY".into())]), r#"{target="url:https://x/\"a\"\\b/ANY"}"#);
+        assert_eq!(
+            label_text(&[("target", "url:https://x/\"a\"\\b/ANY".into())]),
+            r#"{target="url:https://x/\"a\"\\b/ANY"}"#
+        );
     }
 
     #[test]
     fn histogram_buckets_are_cumulative() {
-        record_upstream_call("metrics-test", "cp:1/ANY", "estats", "ok", Duration::from_millis(300));
+        record_upstream_call(
+            "metrics-test",
+            "cp:1/ANY",
+            "estats",
+            "ok",
+            Duration::from_millis(300),
+        );
         let mut e = Exposition::default();
         e.counters();
         let text = e.finish();

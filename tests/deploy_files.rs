@@ -579,7 +579,7 @@ fn parse_makefile(text: &str) -> Makefile {
             .min_by_key(|(at, _)| *at);
         let colon = line.find(':');
         match (assignment, colon) {
-            (Some((at, op)), c) if c.map_or(true, |c| c >= at) => {
+            (Some((at, op)), c) if c.is_none_or(|c| c >= at) => {
                 let name = line[..at].trim().to_string();
                 let value = line[at + op.len()..].trim().to_string();
                 if op == "+=" {
@@ -1004,9 +1004,13 @@ fn dockerfile_builds_the_plugin_like_make_dist() {
             .any(|c| c.contains("--chmod=0755") && c.ends_with(&format!("{PLUGIN_DIR}/{BINARY}"))),
         "the executable lands in the plugin folder, executable: {copies:?}"
     );
-    assert!(copies
-        .iter()
-        .any(|c| c.ends_with(&format!("{PLUGIN_DIR}/plugin.json"))));
+    // plugin.json comes with the frontend build's dist/ (the build stamps its date there).
+    assert!(
+        copies
+            .iter()
+            .any(|c| c.contains("--from=frontend") && c.ends_with(&format!("{PLUGIN_DIR}/"))),
+        "the frontend's dist/ (plugin.json, module.js, img/) lands in the plugin folder: {copies:?}"
+    );
     assert!(
         copies.contains(&"provisioning/ /etc/grafana/provisioning/"),
         "{copies:?}"

@@ -22,7 +22,9 @@ async fn simulator() -> Simulator {
     config.credentials.client_secret = estats::edgegrid::Secret::new(CLIENT_SECRET);
     config.credentials.access_token = estats::edgegrid::Secret::new(ACCESS_TOKEN);
     config.rate_limit_per_minute = 1000;
-    Simulator::start(([127, 0, 0, 1], 0).into(), config).await.expect("simulator starts")
+    Simulator::start(([127, 0, 0, 1], 0).into(), config)
+        .await
+        .expect("simulator starts")
 }
 
 fn ds(uid: &str, sim: &Simulator, extra: Value) -> PluginContext {
@@ -32,12 +34,29 @@ fn ds(uid: &str, sim: &Simulator, extra: Value) -> PluginContext {
         "requestTimeoutSeconds": 2,
         "rateLimitPerMinute": 600,
     });
-    json_data.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
-    context(uid, json_data, &[("clientToken", CLIENT_TOKEN), ("clientSecret", CLIENT_SECRET), ("accessToken", ACCESS_TOKEN)])
+    json_data
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    context(
+        uid,
+        json_data,
+        &[
+            ("clientToken", CLIENT_TOKEN),
+            ("clientSecret", CLIENT_SECRET),
+            ("accessToken", ACCESS_TOKEN),
+        ],
+    )
 }
 
 fn assert_no_secret(text: &str) {
-    for secret in [CLIENT_TOKEN, CLIENT_SECRET, ACCESS_TOKEN, "signature=", "EG1-HMAC-SHA256"] {
+    for secret in [
+        CLIENT_TOKEN,
+        CLIENT_SECRET,
+        ACCESS_TOKEN,
+        "signature=",
+        "EG1-HMAC-SHA256",
+    ] {
         assert!(!text.contains(secret), "{secret:?} leaked into: {text}");
     }
 }
@@ -45,24 +64,41 @@ fn assert_no_secret(text: &str) {
 #[tokio::test]
 async fn handshake_is_the_only_stdout_and_health_serves_plugin() {
     let plugin = Plugin::start().await;
-    assert!(plugin.handshake_line.starts_with("1|2|tcp|127.0.0.1:"), "{}", plugin.handshake_line);
+    assert!(
+        plugin.handshake_line.starts_with("1|2|tcp|127.0.0.1:"),
+        "{}",
+        plugin.handshake_line
+    );
     eprintln!("handshake after {:?}", plugin.handshake_time);
     let mut health = tonic_health::pb::health_client::HealthClient::new(plugin.channel.clone());
     for service in ["", "plugin"] {
         let r = health
-            .check(tonic_health::pb::HealthCheckRequest { service: service.into() })
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(r.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "service {service:?}");
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "service {service:?}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(plugin.extra_stdout().is_empty(), "stdout after handshake: {:?}", plugin.extra_stdout());
+    assert!(
+        plugin.extra_stdout().is_empty(),
+        "stdout after handshake: {:?}",
+        plugin.extra_stdout()
+    );
     // Logs are hclog JSON on stderr.
     let logs = plugin.logs();
     let first = logs.lines().next().expect("a log line");
     let parsed: Value = serde_json::from_str(first).expect("hclog JSON");
-    assert!(parsed.get("@level").is_some() && parsed.get("@message").is_some(), "{first}");
+    assert!(
+        parsed.get("@level").is_some() && parsed.get("@message").is_some(),
+        "{first}"
+    );
 }
 
 #[tokio::test]
@@ -98,7 +134,14 @@ async fn health_failures_are_actionable() {
     let bad = context(
         "h-401",
         json!({"host": sim.base_url().as_str(), "pollIntervalSeconds": 5}),
-        &[("clientToken", CLIENT_TOKEN), ("clientSecret", "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC0xMjM0NTY="), ("accessToken", ACCESS_TOKEN)],
+        &[
+            ("clientToken", CLIENT_TOKEN),
+            (
+                "clientSecret",
+                "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC0xMjM0NTY=",
+            ),
+            ("accessToken", ACCESS_TOKEN),
+        ],
     );
     let (r, details) = plugin.health(&bad).await;
     assert_eq!(r.status, HealthStatus::Error as i32);
@@ -109,7 +152,13 @@ async fn health_failures_are_actionable() {
     for (fault, kind, words) in [
         (Fault::Status(403), "forbidden", "403"),
         (Fault::ClockSkew, "clock_skew", "clock"),
-        (Fault::RateLimited { next_in: Some(Duration::from_secs(5)) }, "rate_limited", "429"),
+        (
+            Fault::RateLimited {
+                next_in: Some(Duration::from_secs(5)),
+            },
+            "rate_limited",
+            "429",
+        ),
         (Fault::Status(503), "server_error", "503"),
         (Fault::Latency(Duration::from_secs(4)), "timeout", "timeout"),
     ] {
@@ -117,7 +166,11 @@ async fn health_failures_are_actionable() {
         let (r, details) = plugin.health(&ctx).await;
         assert_eq!(r.status, HealthStatus::Error as i32, "{kind}");
         assert_eq!(details["errorKind"], kind, "{}", r.message);
-        assert!(r.message.to_lowercase().contains(words), "{kind}: {}", r.message);
+        assert!(
+            r.message.to_lowercase().contains(words),
+            "{kind}: {}",
+            r.message
+        );
         sim.faults().clear();
     }
 
@@ -129,13 +182,21 @@ async fn health_failures_are_actionable() {
     let refused = context(
         "h-conn",
         json!({"host": format!("http://127.0.0.1:{closed}"), "pollIntervalSeconds": 5}),
-        &[("clientToken", CLIENT_TOKEN), ("clientSecret", CLIENT_SECRET), ("accessToken", ACCESS_TOKEN)],
+        &[
+            ("clientToken", CLIENT_TOKEN),
+            ("clientSecret", CLIENT_SECRET),
+            ("accessToken", ACCESS_TOKEN),
+        ],
     );
     let (r, details) = plugin.health(&refused).await;
     assert_eq!(details["errorKind"], "connect", "{}", r.message);
 
     // Settings that cannot work name the field.
-    let missing = context("h-settings", json!({"host": "akab-x.luna.akamaiapis.net"}), &[("clientToken", CLIENT_TOKEN)]);
+    let missing = context(
+        "h-settings",
+        json!({"host": "akab-x.luna.akamaiapis.net"}),
+        &[("clientToken", CLIENT_TOKEN)],
+    );
     let (r, _) = plugin.health(&missing).await;
     assert_eq!(r.status, HealthStatus::Error as i32);
     assert!(r.message.contains("clientSecret"), "{}", r.message);
@@ -149,37 +210,74 @@ async fn each_query_type_answers_with_its_frame_shape() {
     let plugin = Plugin::start().await;
     let ctx = ds("q-shapes", &sim, json!({}));
 
-    let r = plugin.query_one(&ctx, json!({"cpCode": "1209788", "queryType": "distribution"})).await;
+    let r = plugin
+        .query_one(
+            &ctx,
+            json!({"cpCode": "1209788", "queryType": "distribution"}),
+        )
+        .await;
     let f = &frames(&r)[0];
     assert_eq!(f.meta()["type"], "numeric-long");
     assert_eq!(f.meta()["typeVersion"], json!([0, 1]));
     assert_eq!(f.schema.metadata()["refId"], "A");
     let sides = f.strings("side");
     assert!(sides.contains(&Some("edge".into())) && sides.contains(&Some("origin".into())));
-    let pct: f64 = f.floats("percentage").iter().zip(&sides).filter(|(_, s)| s.as_deref() == Some("edge")).map(|(p, _)| p.unwrap()).sum();
+    let pct: f64 = f
+        .floats("percentage")
+        .iter()
+        .zip(&sides)
+        .filter(|(_, s)| s.as_deref() == Some("edge"))
+        .map(|(p, _)| p.unwrap())
+        .sum();
     assert!((pct - 100.0).abs() < 1.0, "edge percentages sum to {pct}");
     assert!(f.ints("hits").iter().all(|h| h.unwrap() >= 0));
 
-    let r = plugin.query_one(&ctx, json!({"cpCode": 1209788, "queryType": "summary"})).await;
+    let r = plugin
+        .query_one(&ctx, json!({"cpCode": 1209788, "queryType": "summary"}))
+        .await;
     let f = &frames(&r)[0];
     assert_eq!(f.meta()["type"], "numeric-long");
-    assert_eq!(f.strings("side"), vec![Some("edge".into()), Some("origin".into())]);
+    assert_eq!(
+        f.strings("side"),
+        vec![Some("edge".into()), Some("origin".into())]
+    );
     assert!(f.meta()["custom"]["sampledAt"].is_string());
     let hits = f.ints("hits");
     let errors = f.ints("errors");
     assert!(hits[0].unwrap() >= errors[0].unwrap());
 
-    let r = plugin.query_one(&ctx, json!({"cpCode": 1209788, "queryType": "topIps"})).await;
+    let r = plugin
+        .query_one(&ctx, json!({"cpCode": 1209788, "queryType": "topIps"}))
+        .await;
     let f = &frames(&r)[0];
     assert_eq!(f.meta()["type"], "table");
     assert!(f.rows() > 0);
-    for name in ["list", "edgeIp", "httpStatus", "hits", "errorCode", "city", "countryCode", "asNumber", "objectStatus", "edgeLogsLink"] {
+    for name in [
+        "list",
+        "edgeIp",
+        "httpStatus",
+        "hits",
+        "errorCode",
+        "city",
+        "countryCode",
+        "asNumber",
+        "objectStatus",
+        "edgeLogsLink",
+    ] {
         assert!(f.schema.index_of(name).is_ok(), "topIps lacks {name}");
     }
 
-    let r = plugin.query_one(&ctx, json!({"url": "https://www.example.com/", "targetType": "url", "groupBy": "class"})).await;
+    let r = plugin
+        .query_one(
+            &ctx,
+            json!({"url": "https://www.example.com/", "targetType": "url", "groupBy": "class"}),
+        )
+        .await;
     let f = &frames(&r)[0];
-    assert!(f.strings("status").iter().all(|s| s.as_deref().unwrap().ends_with("xx")));
+    assert!(f
+        .strings("status")
+        .iter()
+        .all(|s| s.as_deref().unwrap().ends_with("xx")));
 }
 
 #[tokio::test]
@@ -197,14 +295,23 @@ async fn bad_queries_fail_alone() {
                 malformed,
                 data_query("C", json!({"cpCode": "12ab"})),
                 data_query("D", json!({"targetType": "url", "url": "www.example.com"})),
-                data_query("E", json!({"cpCode": 1, "groupBy": "code", "metric": "errors"})),
+                data_query(
+                    "E",
+                    json!({"cpCode": 1, "groupBy": "code", "metric": "errors"}),
+                ),
                 data_query("F", json!({"cpCode": 1, "queryType": "nope"})),
             ],
         )
         .await;
     assert_eq!(responses["A"].status, 200);
     assert_eq!(frames(&responses["A"]).len(), 1);
-    for (ref_id, field) in [("B", "query"), ("C", "cpCode"), ("D", "url"), ("E", "metric"), ("F", "queryType")] {
+    for (ref_id, field) in [
+        ("B", "query"),
+        ("C", "cpCode"),
+        ("D", "url"),
+        ("E", "metric"),
+        ("F", "queryType"),
+    ] {
         let r = &responses[ref_id];
         assert_eq!(r.status, 400, "{ref_id}: {}", r.error);
         assert!(r.error.starts_with(field), "{ref_id}: {}", r.error);
@@ -223,14 +330,20 @@ async fn upstream_failures_become_query_errors_never_zeros() {
         (Fault::Status(500), 502, "500"),
         (Fault::ExecutionFailure, 502, "FAILURE"),
         (Fault::MalformedJson, 502, "could not be read"),
-        (Fault::Latency(Duration::from_secs(5)), 504, "did not answer"),
+        (
+            Fault::Latency(Duration::from_secs(5)),
+            504,
+            "did not answer",
+        ),
     ];
     for (i, (fault, status, words)) in cases.into_iter().enumerate() {
         sim.faults().set(fault, None);
         // A fresh data source per case: a 401 rightly blocks its whole data source for minutes,
         // and nothing cached may be served instead of the error.
         let ctx = ds(&format!("q-upstream-{i}"), &sim, json!({}));
-        let r = plugin.query_one(&ctx, json!({"cpCode": 5000 + i, "queryType": "summary"})).await;
+        let r = plugin
+            .query_one(&ctx, json!({"cpCode": 5000 + i, "queryType": "summary"}))
+            .await;
         sim.faults().clear();
         assert_eq!(r.status, status, "case {i}: {}", r.error);
         assert!(r.error.contains(words), "case {i}: {}", r.error);
@@ -239,7 +352,12 @@ async fn upstream_failures_become_query_errors_never_zeros() {
     }
     let mut plugin = plugin;
     assert!(plugin.is_running());
-    let r = plugin.query_one(&ds("q-upstream-after", &sim, json!({})), json!({"cpCode": 77})).await;
+    let r = plugin
+        .query_one(
+            &ds("q-upstream-after", &sim, json!({})),
+            json!({"cpCode": 77}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.error);
     assert_no_secret(&plugin.logs());
 }
@@ -250,14 +368,22 @@ async fn role_none_and_no_user_are_served() {
     let plugin = Plugin::start().await;
     let mut ctx = ds("q-role", &sim, json!({}));
     ctx.user.as_mut().unwrap().role = "None".into();
-    assert_eq!(plugin.query_one(&ctx, json!({"cpCode": 1})).await.status, 200);
+    assert_eq!(
+        plugin.query_one(&ctx, json!({"cpCode": 1})).await.status,
+        200
+    );
     ctx.user = None;
-    assert_eq!(plugin.query_one(&ctx, json!({"cpCode": 1})).await.status, 200);
+    assert_eq!(
+        plugin.query_one(&ctx, json!({"cpCode": 1})).await.status,
+        200
+    );
 }
 
 /// A newer Grafana's messages carry fields the SDK 0.5 proto does not know.
 mod newer_grafana {
-    use grafana_plugin_sdk::pluginv2::{DataQuery, DataSourceInstanceSettings, QueryDataResponse, User};
+    use grafana_plugin_sdk::pluginv2::{
+        DataQuery, DataSourceInstanceSettings, QueryDataResponse, User,
+    };
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct PluginContext {
@@ -287,12 +413,18 @@ mod newer_grafana {
         pub queries: Vec<DataQuery>,
     }
 
-    pub async fn query(channel: tonic::transport::Channel, request: QueryDataRequest) -> QueryDataResponse {
+    pub async fn query(
+        channel: tonic::transport::Channel,
+        request: QueryDataRequest,
+    ) -> QueryDataResponse {
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.unwrap();
         let codec = tonic::codec::ProstCodec::<QueryDataRequest, QueryDataResponse>::default();
         let path = http::uri::PathAndQuery::from_static("/pluginv2.Data/QueryData");
-        grpc.unary(tonic::Request::new(request), path, codec).await.expect("QueryData answers").into_inner()
+        grpc.unary(tonic::Request::new(request), path, codec)
+            .await
+            .expect("QueryData answers")
+            .into_inner()
     }
 }
 
@@ -307,7 +439,10 @@ async fn unknown_fields_from_newer_grafana_are_ignored() {
             plugin_id: "akamai-estats-datasource".into(),
             user: old.user.clone(),
             data_source_instance_settings: old.data_source_instance_settings.clone(),
-            grafana_config: HashMap::from([("concurrent_query_count".to_string(), "10".to_string())]),
+            grafana_config: HashMap::from([(
+                "concurrent_query_count".to_string(),
+                "10".to_string(),
+            )]),
             user_agent: "Grafana/13.2.3 (linux; amd64)".into(),
             api_version: "v0alpha1".into(),
         }),
@@ -315,22 +450,50 @@ async fn unknown_fields_from_newer_grafana_are_ignored() {
         queries: vec![data_query("A", json!({"cpCode": 1209788}))],
     };
     let response = newer_grafana::query(plugin.channel.clone(), request).await;
-    assert_eq!(response.responses["A"].status, 200, "{}", response.responses["A"].error);
+    assert_eq!(
+        response.responses["A"].status, 200,
+        "{}",
+        response.responses["A"].error
+    );
 }
 
 #[tokio::test]
 async fn resources_list_targets_and_codes() {
     let sim = simulator().await;
     let plugin = Plugin::start().await;
-    let ctx = ds("r-targets", &sim, json!({"watch": [{"cpCode": 1209788, "delivery": "STANDARD_TLS"}]}));
-    assert_eq!(plugin.query_one(&ctx, json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"})).await.status, 200);
+    let ctx = ds(
+        "r-targets",
+        &sim,
+        json!({"watch": [{"cpCode": 1209788, "delivery": "STANDARD_TLS"}]}),
+    );
+    assert_eq!(
+        plugin
+            .query_one(&ctx, json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"}))
+            .await
+            .status,
+        200
+    );
     let (code, body) = plugin.resource(&ctx, "targets").await;
     assert_eq!(code, 200, "{body}");
-    let keys: Vec<&str> = body["targets"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = body["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
     assert!(keys.contains(&"cp:1209788/STANDARD_TLS"), "{body}");
-    let (code, body) = plugin.resource(&ctx, "status-codes?target=cp%3A1209788%2FSTANDARD_TLS").await;
+    let (code, body) = plugin
+        .resource(&ctx, "status-codes?target=cp%3A1209788%2FSTANDARD_TLS")
+        .await;
     assert_eq!(code, 200, "{body}");
-    assert!(body["statusCodes"].as_array().unwrap().iter().any(|c| c == 200), "{body}");
+    assert!(
+        body["statusCodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == 200),
+        "{body}"
+    );
     let (code, _) = plugin.resource(&ctx, "nope").await;
     assert_eq!(code, 404);
     assert_no_secret(&body.to_string());
@@ -339,8 +502,20 @@ async fn resources_list_targets_and_codes() {
 #[tokio::test]
 async fn invalid_settings_fail_every_query_with_the_field() {
     let plugin = Plugin::start().await;
-    let ctx = context("s-bad", json!({"host": "akab-x.luna.akamaiapis.net", "pollIntervalSeconds": "often"}), &[]);
-    let responses = plugin.query(&ctx, vec![data_query("A", json!({"cpCode": 1})), data_query("B", json!({"cpCode": 2}))]).await;
+    let ctx = context(
+        "s-bad",
+        json!({"host": "akab-x.luna.akamaiapis.net", "pollIntervalSeconds": "often"}),
+        &[],
+    );
+    let responses = plugin
+        .query(
+            &ctx,
+            vec![
+                data_query("A", json!({"cpCode": 1})),
+                data_query("B", json!({"cpCode": 2})),
+            ],
+        )
+        .await;
     for r in responses.values() {
         assert_eq!(r.status, 400);
         assert!(r.error.contains("data source settings"), "{}", r.error);
@@ -350,7 +525,11 @@ async fn invalid_settings_fail_every_query_with_the_field() {
 #[tokio::test]
 async fn simulate_setting_needs_no_account() {
     let plugin = Plugin::start().await;
-    let ctx = context("s-sim", json!({"simulate": true, "pollIntervalSeconds": 5}), &[]);
+    let ctx = context(
+        "s-sim",
+        json!({"simulate": true, "pollIntervalSeconds": 5}),
+        &[],
+    );
     let (r, _) = plugin.health(&ctx).await;
     assert_eq!(r.status, HealthStatus::Ok as i32, "{}", r.message);
     let r = plugin.query_one(&ctx, json!({"cpCode": 1209788})).await;

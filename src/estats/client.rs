@@ -435,7 +435,7 @@ fn is_loopback(url: &Url) -> bool {
 
 /// https anywhere, http only to loopback; the reason names the fix.
 fn check_transport(url: &Url) -> Result<(), String> {
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(format!(
             "{url} has no host; use https://akab-xxx.luna.akamaiapis.net"
         ));

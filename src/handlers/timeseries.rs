@@ -34,7 +34,8 @@ pub fn frame(query: &Query, points: &[Point]) -> Frame {
 
 pub fn frame_from_series(query: &Query, set: SeriesSet) -> Frame {
     let target = query.target.key();
-    let mut frame = Frame::new("timeseries", FrameType::TimeseriesWide).with_field(Field::new("time", Values::Time(set.times)));
+    let mut frame = Frame::new("timeseries", FrameType::TimeseriesWide)
+        .with_field(Field::new("time", Values::Time(set.times)));
     for s in set.series {
         let config = serde_json::json!({
             "displayNameFromDS": format!("{} {}", s.side.as_str(), s.status),

@@ -134,7 +134,7 @@ pub fn import(
             Parsed::Sample(_, sample) => {
                 let fresh = store::insert_sample(&tx, tid, &sample)?;
                 let at = store::ms(sample.sampled_at);
-                if fresh && newest_top.get(&tid).map_or(true, |(t, _)| *t <= at) {
+                if fresh && newest_top.get(&tid).is_none_or(|(t, _)| *t <= at) {
                     newest_top.insert(tid, (at, sample.top_ips));
                 }
                 fresh

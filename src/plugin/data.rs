@@ -6,7 +6,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use grafana_plugin_sdk::pluginv2::{data_server::Data, DataQuery, DataResponse, QueryDataRequest, QueryDataResponse};
+use grafana_plugin_sdk::pluginv2::{
+    data_server::Data, DataQuery, DataResponse, QueryDataRequest, QueryDataResponse,
+};
 use tonic::{Request, Response, Status};
 
 use super::instance::{Instance, Instances};
@@ -19,18 +21,28 @@ pub struct DataService {
 }
 
 fn failure_response(f: &QueryFailure) -> DataResponse {
-    DataResponse { frames: Vec::new(), error: f.message.clone(), json_meta: Vec::new(), status: i32::from(f.status) }
+    DataResponse {
+        frames: Vec::new(),
+        error: f.message.clone(),
+        json_meta: Vec::new(),
+        status: i32::from(f.status),
+    }
 }
 
 /// Answers one query with frames, never with a panic.
 pub async fn answer(instance: &Instance, dq: &DataQuery) -> DataResponse {
-    let result = AssertUnwindSafe(frames_for(instance, dq)).catch_unwind().await;
+    let result = AssertUnwindSafe(frames_for(instance, dq))
+        .catch_unwind()
+        .await;
     let frames = match result {
         Ok(Ok(frames)) => frames,
         Ok(Err(failure)) => return failure_response(&failure),
         Err(_) => {
             tracing::error!(ref_id = %dq.ref_id, "query handler panicked");
-            return failure_response(&QueryFailure::new(500, "internal error while answering this query; the plugin logged it"));
+            return failure_response(&QueryFailure::new(
+                500,
+                "internal error while answering this query; the plugin logged it",
+            ));
         }
     };
     let mut encoded = Vec::with_capacity(frames.len());
@@ -40,7 +52,12 @@ pub async fn answer(instance: &Instance, dq: &DataQuery) -> DataResponse {
             Err(e) => return failure_response(&QueryFailure::new(500, e.to_string())),
         }
     }
-    DataResponse { frames: encoded, error: String::new(), json_meta: Vec::new(), status: 200 }
+    DataResponse {
+        frames: encoded,
+        error: String::new(),
+        json_meta: Vec::new(),
+        status: 200,
+    }
 }
 
 async fn frames_for(instance: &Instance, dq: &DataQuery) -> Result<Vec<Frame>, QueryFailure> {
@@ -51,7 +68,13 @@ async fn frames_for(instance: &Instance, dq: &DataQuery) -> Result<Vec<Frame>, Q
         interval_ms: dq.interval_ms,
         max_data_points: dq.max_data_points,
     };
-    let query = Query::parse(&dq.ref_id, &dq.json, &dq.query_type, ctx, instance.settings.default_delivery)?;
+    let query = Query::parse(
+        &dq.ref_id,
+        &dq.json,
+        &dq.query_type,
+        ctx,
+        instance.settings.default_delivery,
+    )?;
     let frames = match query.query_type {
         QueryType::Timeseries => {
             let points = instance
@@ -76,7 +99,10 @@ async fn frames_for(instance: &Instance, dq: &DataQuery) -> Result<Vec<Frame>, Q
 
 #[tonic::async_trait]
 impl Data for DataService {
-    async fn query_data(&self, request: Request<QueryDataRequest>) -> Result<Response<QueryDataResponse>, Status> {
+    async fn query_data(
+        &self,
+        request: Request<QueryDataRequest>,
+    ) -> Result<Response<QueryDataResponse>, Status> {
         let request = request.into_inner();
         let mut responses = HashMap::with_capacity(request.queries.len());
         match self.instances.get(request.plugin_context.as_ref()).await {
@@ -86,7 +112,9 @@ impl Data for DataService {
                 }
             }
             Ok(instance) => {
-                let answers = futures::future::join_all(request.queries.iter().map(|q| answer(&instance, q))).await;
+                let answers =
+                    futures::future::join_all(request.queries.iter().map(|q| answer(&instance, q)))
+                        .await;
                 for (q, answer) in request.queries.iter().zip(answers) {
                     if answer.status >= 400 {
                         tracing::warn!(datasource = %instance.uid, ref_id = %q.ref_id, status = answer.status, error = %answer.error, "query failed");

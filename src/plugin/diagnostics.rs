@@ -7,7 +7,9 @@ use std::time::Instant;
 use grafana_plugin_sdk::pluginv2::check_health_response::HealthStatus;
 use grafana_plugin_sdk::pluginv2::collect_metrics_response::Payload;
 use grafana_plugin_sdk::pluginv2::diagnostics_server::Diagnostics;
-use grafana_plugin_sdk::pluginv2::{CheckHealthRequest, CheckHealthResponse, CollectMetricsRequest, CollectMetricsResponse};
+use grafana_plugin_sdk::pluginv2::{
+    CheckHealthRequest, CheckHealthResponse, CollectMetricsRequest, CollectMetricsResponse,
+};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
@@ -17,18 +19,33 @@ pub struct DiagnosticsService {
     pub instances: Arc<Instances>,
 }
 
-fn health(status: HealthStatus, message: String, details: serde_json::Value) -> Response<CheckHealthResponse> {
-    Response::new(CheckHealthResponse { status: status as i32, message, json_details: details.to_string().into_bytes() })
+fn health(
+    status: HealthStatus,
+    message: String,
+    details: serde_json::Value,
+) -> Response<CheckHealthResponse> {
+    Response::new(CheckHealthResponse {
+        status: status as i32,
+        message,
+        json_details: details.to_string().into_bytes(),
+    })
 }
 
 #[tonic::async_trait]
 impl Diagnostics for DiagnosticsService {
-    async fn check_health(&self, request: Request<CheckHealthRequest>) -> Result<Response<CheckHealthResponse>, Status> {
+    async fn check_health(
+        &self,
+        request: Request<CheckHealthRequest>,
+    ) -> Result<Response<CheckHealthResponse>, Status> {
         let request = request.into_inner();
         let instance = match self.instances.get(request.plugin_context.as_ref()).await {
             Ok(i) => i,
             Err(failure) => {
-                return Ok(health(HealthStatus::Error, failure.message, json!({"stage": "settings"})));
+                return Ok(health(
+                    HealthStatus::Error,
+                    failure.message,
+                    json!({"stage": "settings"}),
+                ));
             }
         };
         let started = Instant::now();
@@ -73,8 +90,15 @@ impl Diagnostics for DiagnosticsService {
         })
     }
 
-    async fn collect_metrics(&self, request: Request<CollectMetricsRequest>) -> Result<Response<CollectMetricsResponse>, Status> {
+    async fn collect_metrics(
+        &self,
+        request: Request<CollectMetricsRequest>,
+    ) -> Result<Response<CollectMetricsResponse>, Status> {
         let _ = request;
-        Ok(Response::new(CollectMetricsResponse { metrics: Some(Payload { prometheus: Vec::new() }) }))
+        Ok(Response::new(CollectMetricsResponse {
+            metrics: Some(Payload {
+                prometheus: Vec::new(),
+            }),
+        }))
     }
 }

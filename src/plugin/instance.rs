@@ -38,7 +38,9 @@ impl Instance {
     /// Human description of where calls go, for health messages (never includes credentials).
     pub fn upstream_description(&self) -> String {
         match &self.settings.upstream {
-            UpstreamSetting::Simulator => format!("the built-in simulator ({})", self.client.host()),
+            UpstreamSetting::Simulator => {
+                format!("the built-in simulator ({})", self.client.host())
+            }
             UpstreamSetting::Akamai { .. } => self.client.host().to_string(),
         }
     }
@@ -75,7 +77,10 @@ fn fingerprint(ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings) ->
 
 impl Default for Instances {
     fn default() -> Self {
-        Instances { entries: Default::default(), histories: HistoryRegistry::new() }
+        Instances {
+            entries: Default::default(),
+            histories: HistoryRegistry::new(),
+        }
     }
 }
 
@@ -95,7 +100,13 @@ impl Fetch for MeteredClient {
                 Ok(_) => "ok",
                 Err(e) => e.kind().as_str(),
             };
-            crate::metrics::record_upstream_call(&self.uid, &target.key(), "estats", outcome, started.elapsed());
+            crate::metrics::record_upstream_call(
+                &self.uid,
+                &target.key(),
+                "estats",
+                outcome,
+                started.elapsed(),
+            );
             result
         })
     }
@@ -104,7 +115,12 @@ impl Fetch for MeteredClient {
 impl Instances {
     /// Every live instance, for process-wide views such as metrics.
     pub async fn all(&self) -> Vec<Arc<Instance>> {
-        self.entries.lock().await.values().filter_map(|e| e.built.as_ref().ok().cloned()).collect()
+        self.entries
+            .lock()
+            .await
+            .values()
+            .filter_map(|e| e.built.as_ref().ok().cloned())
+            .collect()
     }
 
     /// The instance for the data source of a request, built or rebuilt as needed.
@@ -112,7 +128,11 @@ impl Instances {
         let ds = ctx
             .and_then(|c| c.data_source_instance_settings.as_ref())
             .ok_or_else(|| QueryFailure::new(400, "the request carries no data source settings; it must come from a data source of this plugin"))?;
-        let uid = if ds.uid.is_empty() { format!("id-{}", ds.id) } else { ds.uid.clone() };
+        let uid = if ds.uid.is_empty() {
+            format!("id-{}", ds.id)
+        } else {
+            ds.uid.clone()
+        };
         let fp = fingerprint(ds);
         let mut entries = self.entries.lock().await;
         entries.retain(|key, e| *key == uid || e.last_used.elapsed() < IDLE_INSTANCE);
@@ -128,40 +148,81 @@ impl Instances {
         if let Ok(instance) = &built {
             instance.monitor.start_watch();
         }
-        entries.insert(uid, Entry { fingerprint: fp, built: built.clone(), last_used: Instant::now() });
+        entries.insert(
+            uid,
+            Entry {
+                fingerprint: fp,
+                built: built.clone(),
+                last_used: Instant::now(),
+            },
+        );
         built
     }
 
-    async fn build(&self, uid: &str, ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings) -> Result<Instance, QueryFailure> {
+    async fn build(
+        &self,
+        uid: &str,
+        ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings,
+    ) -> Result<Instance, QueryFailure> {
         let env = |name: &str| std::env::var(name).ok();
         let settings = Settings::from_grafana(&ds.json_data, &ds.decrypted_secure_json_data, &env)
             .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
         let (base_url, credentials, simulator) = match &settings.upstream {
-            UpstreamSetting::Akamai { base_url, credentials } => (base_url.clone(), credentials.clone(), None),
+            UpstreamSetting::Akamai {
+                base_url,
+                credentials,
+            } => (base_url.clone(), credentials.clone(), None),
             UpstreamSetting::Simulator => {
                 let config = SimulatorConfig::default();
                 let credentials = config.credentials.clone();
                 let sim = Simulator::start(([127, 0, 0, 1], 0).into(), config)
                     .await
-                    .map_err(|e| QueryFailure::new(500, format!("the built-in simulator could not start: {e}")))?;
+                    .map_err(|e| {
+                        QueryFailure::new(
+                            500,
+                            format!("the built-in simulator could not start: {e}"),
+                        )
+                    })?;
                 (sim.base_url(), credentials, Some(sim))
             }
         };
-        let client = Client::new(base_url, credentials, settings.account_switch_key.clone(), settings.request_timeout)
-            .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
-        let metered = MeteredClient { client: client.clone(), uid: uid.to_string() };
-        let upstream = Arc::new(Upstream::new(Arc::new(metered), settings.rate_limit_per_minute));
+        let client = Client::new(
+            base_url,
+            credentials,
+            settings.account_switch_key.clone(),
+            settings.request_timeout,
+        )
+        .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
+        let metered = MeteredClient {
+            client: client.clone(),
+            uid: uid.to_string(),
+        };
+        let upstream = Arc::new(Upstream::new(
+            Arc::new(metered),
+            settings.rate_limit_per_minute,
+        ));
         let history = self
             .histories
             .get(uid, settings.history_path.as_deref())
             .map_err(|e| QueryFailure::new(500, format!("jsonData.historyPath: {e}")))?;
         let monitor = Monitor::new(
             uid.to_string(),
-            MonitorSettings::new(settings.poll_interval, settings.retention, settings.watch.clone()),
+            MonitorSettings::new(
+                settings.poll_interval,
+                settings.retention,
+                settings.watch.clone(),
+            ),
             upstream.clone(),
             history,
         );
         tracing::info!(datasource = uid, upstream = %client.host(), watch = settings.watch.len(), "data source instance ready");
-        Ok(Instance { uid: uid.to_string(), settings, client, upstream, monitor, _simulator: simulator })
+        Ok(Instance {
+            uid: uid.to_string(),
+            settings,
+            client,
+            upstream,
+            monitor,
+            _simulator: simulator,
+        })
     }
 }

@@ -28,7 +28,10 @@ pub fn run() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GF_PLUGIN_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::registry().with(grafana_plugin_sdk::backend::layer()).with(filter).init();
+    tracing_subscriber::registry()
+        .with(grafana_plugin_sdk::backend::layer())
+        .with(filter)
+        .init();
 
     if let Ok(versions) = std::env::var("PLUGIN_PROTOCOL_VERSIONS") {
         if !versions.split(',').any(|v| v.trim() == PROTOCOL_VERSION) {
@@ -38,7 +41,10 @@ pub fn run() -> ExitCode {
         }
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -67,15 +73,25 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let instances = Arc::new(Instances::default());
     let (mut health_reporter, health_service) = tonic_health::server::health_reporter();
     // go-plugin asks for the service "plugin"; "" is the overall status.
-    health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
-    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
 
     tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "plugin serving");
     tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(DataServer::new(data::DataService { instances: instances.clone() }))
-        .add_service(DiagnosticsServer::new(diagnostics::DiagnosticsService { instances: instances.clone() }))
-        .add_service(ResourceServer::new(resource::ResourceService { instances: instances.clone() }))
+        .add_service(DataServer::new(data::DataService {
+            instances: instances.clone(),
+        }))
+        .add_service(DiagnosticsServer::new(diagnostics::DiagnosticsService {
+            instances: instances.clone(),
+        }))
+        .add_service(ResourceServer::new(resource::ResourceService {
+            instances: instances.clone(),
+        }))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
         .await?;
     tracing::info!("plugin shut down");

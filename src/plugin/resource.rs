@@ -23,14 +23,21 @@ pub struct ResourceService {
 fn json_response(code: u16, body: Value) -> CallResourceResponse {
     CallResourceResponse {
         code: i32::from(code),
-        headers: HashMap::from([("Content-Type".to_string(), StringList { values: vec!["application/json".to_string()] })]),
+        headers: HashMap::from([(
+            "Content-Type".to_string(),
+            StringList {
+                values: vec!["application/json".to_string()],
+            },
+        )]),
         body: body.to_string().into_bytes().into(),
     }
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Reads a target the way users and variables spell it: a key, a CP code or a URL.
@@ -50,26 +57,43 @@ fn parse_target(raw: &str, instance: &Instance) -> Result<Target, String> {
 
 pub async fn handle(instance: &Instance, request: &CallResourceRequest) -> CallResourceResponse {
     if !request.method.eq_ignore_ascii_case("GET") {
-        return json_response(405, json!({"error": format!("{} is not supported: resources are read with GET", request.method)}));
+        return json_response(
+            405,
+            json!({"error": format!("{} is not supported: resources are read with GET", request.method)}),
+        );
     }
     let path = request.path.trim_matches('/');
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     match path {
-        "targets" => json_response(200, json!({"targets": instance.monitor.targets(), "budget": instance.upstream.budget()})),
+        "targets" => json_response(
+            200,
+            json!({"targets": instance.monitor.targets(), "budget": instance.upstream.budget()}),
+        ),
         "status-codes" => {
             let Some(raw) = query_param(&request.url, "target") else {
-                return json_response(400, json!({"error": "status-codes needs ?target=<key, CP code or URL>"}));
+                return json_response(
+                    400,
+                    json!({"error": "status-codes needs ?target=<key, CP code or URL>"}),
+                );
             };
             let target = match parse_target(&raw, instance) {
                 Ok(t) => t,
                 Err(message) => return json_response(400, json!({"error": message})),
             };
             match instance.monitor.status_codes(&target).await {
-                Ok(codes) => json_response(200, json!({"target": target.key(), "statusCodes": codes})),
-                Err(e) => json_response(500, json!({"error": format!("reading history failed: {e}")})),
+                Ok(codes) => {
+                    json_response(200, json!({"target": target.key(), "statusCodes": codes}))
+                }
+                Err(e) => json_response(
+                    500,
+                    json!({"error": format!("reading history failed: {e}")}),
+                ),
             }
         }
-        other => json_response(404, json!({"error": format!("no resource {other:?}; known: targets, status-codes")})),
+        other => json_response(
+            404,
+            json!({"error": format!("no resource {other:?}; known: targets, status-codes")}),
+        ),
     }
 }
 
@@ -77,7 +101,10 @@ pub async fn handle(instance: &Instance, request: &CallResourceRequest) -> CallR
 impl Resource for ResourceService {
     type CallResourceStream = ReceiverStream<Result<CallResourceResponse, Status>>;
 
-    async fn call_resource(&self, request: Request<CallResourceRequest>) -> Result<Response<Self::CallResourceStream>, Status> {
+    async fn call_resource(
+        &self,
+        request: Request<CallResourceRequest>,
+    ) -> Result<Response<Self::CallResourceStream>, Status> {
         let request = request.into_inner();
         let response = match self.instances.get(request.plugin_context.as_ref()).await {
             Ok(instance) => handle(&instance, &request).await,

@@ -194,7 +194,7 @@ impl Budget {
             ),
         };
         let until = Instant::now() + pause;
-        if st.paused_until.map_or(true, |p| p < until) {
+        if st.paused_until.is_none_or(|p| p < until) {
             st.paused_until = Some(until);
             st.pause_reason = Some(reason);
         }

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use grafana_plugin_sdk::pluginv2::{
-    data_client::DataClient, diagnostics_client::DiagnosticsClient, resource_client::ResourceClient, CallResourceRequest,
-    CheckHealthRequest, CheckHealthResponse, DataQuery, DataResponse, DataSourceInstanceSettings, PluginContext,
-    QueryDataRequest, TimeRange, User,
+    data_client::DataClient, diagnostics_client::DiagnosticsClient,
+    resource_client::ResourceClient, CallResourceRequest, CheckHealthRequest, CheckHealthResponse,
+    DataQuery, DataResponse, DataSourceInstanceSettings, PluginContext, QueryDataRequest,
+    TimeRange, User,
 };
 use serde_json::Value;
 use tonic::transport::Channel;
@@ -49,7 +50,9 @@ impl Plugin {
         let mut child = cmd.spawn().expect("plugin executable starts");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut handshake_line = String::new();
-        stdout.read_line(&mut handshake_line).expect("handshake line");
+        stdout
+            .read_line(&mut handshake_line)
+            .expect("handshake line");
         let handshake_time = started.elapsed();
         let stdout_rest = Arc::new(Mutex::new(Vec::new()));
         {
@@ -72,10 +75,26 @@ impl Plugin {
         }
         let parts: Vec<&str> = handshake_line.trim_end().split('|').collect();
         assert_eq!(parts.len(), 5, "handshake {handshake_line:?}");
-        assert_eq!((parts[0], parts[1], parts[2], parts[4]), ("1", "2", "tcp", "grpc"), "handshake {handshake_line:?}");
+        assert_eq!(
+            (parts[0], parts[1], parts[2], parts[4]),
+            ("1", "2", "tcp", "grpc"),
+            "handshake {handshake_line:?}"
+        );
         let address = parts[3].to_string();
-        let channel = Channel::from_shared(format!("http://{address}")).unwrap().connect().await.expect("gRPC connects");
-        Plugin { child, address, handshake_line, handshake_time, stderr, stdout_rest, channel }
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("gRPC connects");
+        Plugin {
+            child,
+            address,
+            handshake_line,
+            handshake_time,
+            stderr,
+            stdout_rest,
+            channel,
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -111,9 +130,22 @@ impl Plugin {
         ResourceClient::new(self.channel.clone())
     }
 
-    pub async fn query(&self, ctx: &PluginContext, queries: Vec<DataQuery>) -> HashMap<String, DataResponse> {
-        let request = QueryDataRequest { plugin_context: Some(ctx.clone()), headers: HashMap::new(), queries };
-        self.data().query_data(request).await.expect("QueryData answers").into_inner().responses
+    pub async fn query(
+        &self,
+        ctx: &PluginContext,
+        queries: Vec<DataQuery>,
+    ) -> HashMap<String, DataResponse> {
+        let request = QueryDataRequest {
+            plugin_context: Some(ctx.clone()),
+            headers: HashMap::new(),
+            queries,
+        };
+        self.data()
+            .query_data(request)
+            .await
+            .expect("QueryData answers")
+            .into_inner()
+            .responses
     }
 
     pub async fn query_one(&self, ctx: &PluginContext, json: Value) -> DataResponse {
@@ -124,11 +156,18 @@ impl Plugin {
     pub async fn health(&self, ctx: &PluginContext) -> (CheckHealthResponse, Value) {
         let r = self
             .diagnostics()
-            .check_health(CheckHealthRequest { plugin_context: Some(ctx.clone()), headers: HashMap::new() })
+            .check_health(CheckHealthRequest {
+                plugin_context: Some(ctx.clone()),
+                headers: HashMap::new(),
+            })
             .await
             .expect("CheckHealth answers")
             .into_inner();
-        let details = if r.json_details.is_empty() { Value::Null } else { serde_json::from_slice(&r.json_details).expect("jsonDetails is JSON") };
+        let details = if r.json_details.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&r.json_details).expect("jsonDetails is JSON")
+        };
         (r, details)
     }
 
@@ -141,9 +180,21 @@ impl Plugin {
             headers: HashMap::new(),
             body: Default::default(),
         };
-        let mut stream = self.resources().call_resource(request).await.expect("CallResource answers").into_inner();
-        let first = stream.message().await.expect("stream ok").expect("one message");
-        (first.code, serde_json::from_slice(&first.body).expect("resource body is JSON"))
+        let mut stream = self
+            .resources()
+            .call_resource(request)
+            .await
+            .expect("CallResource answers")
+            .into_inner();
+        let first = stream
+            .message()
+            .await
+            .expect("stream ok")
+            .expect("one message");
+        (
+            first.code,
+            serde_json::from_slice(&first.body).expect("resource body is JSON"),
+        )
     }
 }
 
@@ -158,7 +209,12 @@ pub fn context(uid: &str, json_data: Value, secure: &[(&str, &str)]) -> PluginCo
     PluginContext {
         org_id: 1,
         plugin_id: "akamai-estats-datasource".into(),
-        user: Some(User { login: "admin".into(), name: "Admin".into(), email: "admin@localhost".into(), role: "Admin".into() }),
+        user: Some(User {
+            login: "admin".into(),
+            name: "Admin".into(),
+            email: "admin@localhost".into(),
+            role: "Admin".into(),
+        }),
         app_instance_settings: None,
         data_source_instance_settings: Some(DataSourceInstanceSettings {
             id: 1,
@@ -169,7 +225,10 @@ pub fn context(uid: &str, json_data: Value, secure: &[(&str, &str)]) -> PluginCo
             basic_auth_enabled: false,
             basic_auth_user: String::new(),
             json_data: json_data.to_string().into_bytes(),
-            decrypted_secure_json_data: secure.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            decrypted_secure_json_data: secure
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             last_updated_ms: 1,
             uid: uid.into(),
         }),
@@ -186,7 +245,10 @@ pub fn data_query_range(ref_id: &str, json: Value, from_ms: i64, to_ms: i64) -> 
         ref_id: ref_id.into(),
         max_data_points: 1000,
         interval_ms: 1000,
-        time_range: Some(TimeRange { from_epoch_ms: from_ms, to_epoch_ms: to_ms }),
+        time_range: Some(TimeRange {
+            from_epoch_ms: from_ms,
+            to_epoch_ms: to_ms,
+        }),
         json: json.to_string().into_bytes(),
         query_type: String::new(),
     }
@@ -200,7 +262,14 @@ pub struct Decoded {
 
 impl Decoded {
     pub fn meta(&self) -> Value {
-        serde_json::from_str(self.schema.metadata().get("meta").map(String::as_str).unwrap_or("null")).unwrap()
+        serde_json::from_str(
+            self.schema
+                .metadata()
+                .get("meta")
+                .map(String::as_str)
+                .unwrap_or("null"),
+        )
+        .unwrap()
     }
 
     pub fn rows(&self) -> usize {
@@ -208,43 +277,66 @@ impl Decoded {
     }
 
     pub fn column(&self, name: &str) -> arrow_array::ArrayRef {
-        let idx = self.schema.index_of(name).unwrap_or_else(|_| panic!("field {name}"));
+        let idx = self
+            .schema
+            .index_of(name)
+            .unwrap_or_else(|_| panic!("field {name}"));
         self.batches[0].column(idx).clone()
     }
 
     pub fn strings(&self, name: &str) -> Vec<Option<String>> {
         let col = self.column(name);
-        let a = col.as_any().downcast_ref::<arrow_array::StringArray>().expect("utf8 column");
+        let a = col
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("utf8 column");
         a.iter().map(|v| v.map(str::to_string)).collect()
     }
 
     pub fn ints(&self, name: &str) -> Vec<Option<i64>> {
         let col = self.column(name);
-        let a = col.as_any().downcast_ref::<arrow_array::Int64Array>().expect("int64 column");
+        let a = col
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .expect("int64 column");
         a.iter().collect()
     }
 
     pub fn floats(&self, name: &str) -> Vec<Option<f64>> {
         let col = self.column(name);
-        let a = col.as_any().downcast_ref::<arrow_array::Float64Array>().expect("float64 column");
+        let a = col
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .expect("float64 column");
         a.iter().collect()
     }
 
     pub fn floats_at(&self, index: usize) -> Vec<Option<f64>> {
         let col = self.batches[0].column(index).clone();
-        let a = col.as_any().downcast_ref::<arrow_array::Float64Array>().expect("float64 column");
+        let a = col
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .expect("float64 column");
         a.iter().collect()
     }
 }
 
 pub fn decode(bytes: &[u8]) -> Decoded {
-    let reader = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).expect("Arrow IPC file");
+    let reader = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes.to_vec()), None)
+        .expect("Arrow IPC file");
     let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().expect("record batches");
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .expect("record batches");
     Decoded { schema, batches }
 }
 
 pub fn frames(response: &DataResponse) -> Vec<Decoded> {
-    assert!(response.error.is_empty(), "unexpected error {:?} (status {})", response.error, response.status);
+    assert!(
+        response.error.is_empty(),
+        "unexpected error {:?} (status {})",
+        response.error,
+        response.status
+    );
     response.frames.iter().map(|f| decode(f)).collect()
 }
