@@ -253,6 +253,34 @@ fn millis(ms: i64) -> DateTime<Utc> {
 }
 
 impl Query {
+    /// The query type's label for metrics, even for a query that does not parse.
+    pub fn type_label(json: &[u8], query_type_field: &str) -> &'static str {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct TypeOnly {
+            query_type: Option<String>,
+        }
+        let from_json = serde_json::from_slice::<TypeOnly>(json)
+            .ok()
+            .and_then(|t| t.query_type);
+        let raw = from_json
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(query_type_field);
+        [
+            QueryType::Distribution,
+            QueryType::Timeseries,
+            QueryType::Summary,
+            QueryType::TopIps,
+        ]
+        .into_iter()
+        .find(|t| {
+            t.as_str().eq_ignore_ascii_case(raw)
+                || (raw.is_empty() && *t == QueryType::Distribution)
+        })
+        .map_or("invalid", QueryType::as_str)
+    }
+
     /// Parses one query. `query_type_field` is `DataQuery.queryType`, used when the JSON lacks
     /// one; `default_delivery` is the data source's.
     pub fn parse(
