@@ -5,61 +5,13 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{context, data_query, frames, Plugin};
-use estats::simulator::{demo_credentials, Fault, Simulator, SimulatorConfig};
+use common::{
+    assert_no_secret, context, data_query, ds, frames, simulator, Plugin, ACCESS_TOKEN,
+    CLIENT_SECRET, CLIENT_TOKEN,
+};
+use estats::simulator::{demo_credentials, Fault};
 use grafana_plugin_sdk::pluginv2::check_health_response::HealthStatus;
-use grafana_plugin_sdk::pluginv2::PluginContext;
 use serde_json::{json, Value};
-
-/// Distinct, greppable credential values: none may ever appear in anything the plugin emits.
-const CLIENT_TOKEN: &str = "akab-clienttoken-SECRETCT-0001";
-const CLIENT_SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtU0VDUkVUQ1M=";
-const ACCESS_TOKEN: &str = "akab-accesstoken-SECRETAT-0001";
-
-async fn simulator() -> Simulator {
-    let mut config = SimulatorConfig::default();
-    config.credentials.client_token = estats::edgegrid::Secret::new(CLIENT_TOKEN);
-    config.credentials.client_secret = estats::edgegrid::Secret::new(CLIENT_SECRET);
-    config.credentials.access_token = estats::edgegrid::Secret::new(ACCESS_TOKEN);
-    config.rate_limit_per_minute = 1000;
-    Simulator::start(([127, 0, 0, 1], 0).into(), config)
-        .await
-        .expect("simulator starts")
-}
-
-fn ds(uid: &str, sim: &Simulator, extra: Value) -> PluginContext {
-    let mut json_data = json!({
-        "host": sim.base_url().as_str().trim_end_matches('/'),
-        "pollIntervalSeconds": 2,
-        "requestTimeoutSeconds": 2,
-        "rateLimitPerMinute": 600,
-    });
-    json_data
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().cloned().unwrap_or_default());
-    context(
-        uid,
-        json_data,
-        &[
-            ("clientToken", CLIENT_TOKEN),
-            ("clientSecret", CLIENT_SECRET),
-            ("accessToken", ACCESS_TOKEN),
-        ],
-    )
-}
-
-fn assert_no_secret(text: &str) {
-    for secret in [
-        CLIENT_TOKEN,
-        CLIENT_SECRET,
-        ACCESS_TOKEN,
-        "signature=",
-        "EG1-HMAC-SHA256",
-    ] {
-        assert!(!text.contains(secret), "{secret:?} leaked into: {text}");
-    }
-}
 
 #[tokio::test]
 async fn handshake_is_the_only_stdout_and_health_serves_plugin() {

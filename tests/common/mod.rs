@@ -2,6 +2,8 @@
 //! go-plugin handshake, talk pluginv2 over tonic, and decode frames with arrow-rs's IPC reader.
 #![allow(dead_code)]
 
+pub mod dashboard;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -16,7 +18,7 @@ use grafana_plugin_sdk::pluginv2::{
     DataQuery, DataResponse, DataSourceInstanceSettings, PluginContext, QueryDataRequest,
     TimeRange, User,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use tonic::transport::Channel;
 
 pub struct Plugin {
@@ -339,4 +341,54 @@ pub fn frames(response: &DataResponse) -> Vec<Decoded> {
         response.status
     );
     response.frames.iter().map(|f| decode(f)).collect()
+}
+
+/// Distinct, greppable credential values: none may ever appear in anything the plugin emits.
+pub const CLIENT_TOKEN: &str = "akab-clienttoken-SECRETCT-0001";
+pub const CLIENT_SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtU0VDUkVUQ1M=";
+pub const ACCESS_TOKEN: &str = "akab-accesstoken-SECRETAT-0001";
+
+pub async fn simulator() -> estats::simulator::Simulator {
+    let mut config = estats::simulator::SimulatorConfig::default();
+    config.credentials.client_token = estats::edgegrid::Secret::new(CLIENT_TOKEN);
+    config.credentials.client_secret = estats::edgegrid::Secret::new(CLIENT_SECRET);
+    config.credentials.access_token = estats::edgegrid::Secret::new(ACCESS_TOKEN);
+    config.rate_limit_per_minute = 1000;
+    estats::simulator::Simulator::start(([127, 0, 0, 1], 0).into(), config)
+        .await
+        .expect("simulator starts")
+}
+
+pub fn ds(uid: &str, sim: &estats::simulator::Simulator, extra: Value) -> PluginContext {
+    let mut json_data = json!({
+        "host": sim.base_url().as_str().trim_end_matches('/'),
+        "pollIntervalSeconds": 2,
+        "requestTimeoutSeconds": 2,
+        "rateLimitPerMinute": 600,
+    });
+    json_data
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    context(
+        uid,
+        json_data,
+        &[
+            ("clientToken", CLIENT_TOKEN),
+            ("clientSecret", CLIENT_SECRET),
+            ("accessToken", ACCESS_TOKEN),
+        ],
+    )
+}
+
+pub fn assert_no_secret(text: &str) {
+    for secret in [
+        CLIENT_TOKEN,
+        CLIENT_SECRET,
+        ACCESS_TOKEN,
+        "signature=",
+        "EG1-HMAC-SHA256",
+    ] {
+        assert!(!text.contains(secret), "{secret:?} leaked into: {text}");
+    }
 }
