@@ -14,7 +14,7 @@ use crate::frame::Frame;
 use crate::handlers::{distribution, summary};
 use crate::query::{Query, QueryContext};
 use crate::sample::Sample;
-use crate::settings::{Settings, Upstream};
+use crate::settings::Settings;
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::target::{Delivery, Subject, Target};
 
@@ -160,28 +160,9 @@ async fn connect(conn: &Connection) -> Result<(Client, Option<Simulator>), Strin
     if let Some(key) = &conn.account_switch_key {
         settings.account_switch_key = Some(key.clone());
     }
-    let (base_url, credentials, simulator) = match &settings.upstream {
-        Upstream::Akamai {
-            base_url,
-            credentials,
-        } => (base_url.clone(), credentials.clone(), None),
-        Upstream::Simulator => {
-            let config = SimulatorConfig::default();
-            let credentials = config.credentials.clone();
-            let sim = Simulator::start(([127, 0, 0, 1], 0).into(), config)
-                .await
-                .map_err(|e| format!("simulator: {e}"))?;
-            (sim.base_url(), credentials, Some(sim))
-        }
-    };
-    let client = Client::new(
-        base_url,
-        credentials,
-        settings.account_switch_key.clone(),
-        settings.request_timeout,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok((client, simulator))
+    crate::plugin::instance::connect(&settings)
+        .await
+        .map_err(|e| e.message)
 }
 
 async fn execute(command: Command) -> Result<(), String> {

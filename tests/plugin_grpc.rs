@@ -502,16 +502,28 @@ async fn frames_equal_what_the_simulator_served() {
             &ctx,
             vec![
                 data_query("D", json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"})),
-                data_query("S", json!({"cpCode": 1209788, "delivery": "STANDARD_TLS", "queryType": "summary"})),
-                data_query("T", json!({"cpCode": 1209788, "delivery": "STANDARD_TLS", "queryType": "topIps"})),
+                data_query(
+                    "S",
+                    json!({"cpCode": 1209788, "delivery": "STANDARD_TLS", "queryType": "summary"}),
+                ),
+                data_query(
+                    "T",
+                    json!({"cpCode": 1209788, "delivery": "STANDARD_TLS", "queryType": "topIps"}),
+                ),
             ],
         )
         .await;
     let dist = &frames(&r["D"])[0];
     let summary = &frames(&r["S"])[0];
     let top = &frames(&r["T"])[0];
-    let sampled_at = chrono::DateTime::parse_from_rfc3339(dist.meta()["custom"]["sampledAt"].as_str().unwrap()).unwrap().with_timezone(&chrono::Utc);
-    let request = EstatsRequest::from(&Target::cp_code(1209788, Some(estats::target::Delivery::StandardTls)));
+    let sampled_at =
+        chrono::DateTime::parse_from_rfc3339(dist.meta()["custom"]["sampledAt"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+    let request = EstatsRequest::from(&Target::cp_code(
+        1209788,
+        Some(estats::target::Delivery::StandardTls),
+    ));
     // The simulator answers per 10 s bucket; the answer may have left it just before a boundary.
     let served = [sampled_at, sampled_at - chrono::Duration::seconds(1)]
         .into_iter()
@@ -519,27 +531,74 @@ async fn frames_equal_what_the_simulator_served() {
         .find(|res| Some(res.edge_hits.unwrap() as i64) == summary.ints("hits")[0])
         .expect("the summary's edge hits match a generated answer");
 
-    assert_eq!(summary.ints("hits"), vec![served.edge_hits.map(|v| v as i64), served.origin_hits.map(|v| v as i64)]);
-    assert_eq!(summary.ints("errors"), vec![served.edge_errors.map(|v| v as i64), served.origin_errors.map(|v| v as i64)]);
-    assert_eq!(summary.floats("failurePercentage"), vec![served.edge_failure_percentage, served.origin_failure_percentage]);
+    assert_eq!(
+        summary.ints("hits"),
+        vec![
+            served.edge_hits.map(|v| v as i64),
+            served.origin_hits.map(|v| v as i64)
+        ]
+    );
+    assert_eq!(
+        summary.ints("errors"),
+        vec![
+            served.edge_errors.map(|v| v as i64),
+            served.origin_errors.map(|v| v as i64)
+        ]
+    );
+    assert_eq!(
+        summary.floats("failurePercentage"),
+        vec![
+            served.edge_failure_percentage,
+            served.origin_failure_percentage
+        ]
+    );
 
     let mut expected: Vec<(String, String, i64, f64)> = Vec::new();
-    for (side, codes) in [("edge", &served.edge_status_code_distribution), ("origin", &served.origin_status_code_distribution)] {
+    for (side, codes) in [
+        ("edge", &served.edge_status_code_distribution),
+        ("origin", &served.origin_status_code_distribution),
+    ] {
         let mut codes = codes.clone().unwrap_or_default();
         codes.sort_by_key(|c| c.http_status);
-        expected.extend(codes.iter().map(|c| (side.to_string(), c.http_status.to_string(), c.hits as i64, c.percentage)));
+        expected.extend(codes.iter().map(|c| {
+            (
+                side.to_string(),
+                c.http_status.to_string(),
+                c.hits as i64,
+                c.percentage,
+            )
+        }));
     }
     let actual: Vec<(String, String, i64, f64)> = (0..dist.rows())
-        .map(|i| (dist.strings("side")[i].clone().unwrap(), dist.strings("status")[i].clone().unwrap(), dist.ints("hits")[i].unwrap(), dist.floats("percentage")[i].unwrap()))
+        .map(|i| {
+            (
+                dist.strings("side")[i].clone().unwrap(),
+                dist.strings("status")[i].clone().unwrap(),
+                dist.ints("hits")[i].unwrap(),
+                dist.floats("percentage")[i].unwrap(),
+            )
+        })
         .collect();
     assert_eq!(actual, expected);
 
-    let served_ips: usize = [&served.top_edge_ips_with_error, &served.top_edge_ips_with_error_from_origin, &served.top_edge_ips_with_success, &served.top_edge_ips_with_success_from_origin]
-        .iter()
-        .map(|l| l.as_ref().map_or(0, Vec::len))
-        .sum();
+    let served_ips: usize = [
+        &served.top_edge_ips_with_error,
+        &served.top_edge_ips_with_error_from_origin,
+        &served.top_edge_ips_with_success,
+        &served.top_edge_ips_with_success_from_origin,
+    ]
+    .iter()
+    .map(|l| l.as_ref().map_or(0, Vec::len))
+    .sum();
     assert_eq!(top.rows(), served_ips);
-    let first_error = served.top_edge_ips_with_error.as_ref().and_then(|l| l.first()).expect("error IPs");
-    assert_eq!(top.strings("edgeIp")[0].as_deref(), Some(first_error.edge_ip.as_str()));
+    let first_error = served
+        .top_edge_ips_with_error
+        .as_ref()
+        .and_then(|l| l.first())
+        .expect("error IPs");
+    assert_eq!(
+        top.strings("edgeIp")[0].as_deref(),
+        Some(first_error.edge_ip.as_str())
+    );
     assert_eq!(top.ints("hits")[0], first_error.hits.map(|h| h as i64));
 }

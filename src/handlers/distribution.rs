@@ -64,14 +64,8 @@ pub fn frame(query: &Query, sample: &Sample, stale: Option<&str>) -> Frame {
             )
             .with_config(serde_json::json!({"unit": "percent", "min": 0, "max": 100})),
         );
-    frame.meta.custom = Some(
-        serde_json::json!({"sampledAt": sample.sampled_at.to_rfc3339(), "target": query.target.key()}),
-    );
     frame.meta.preferred_visualisation = Some("table");
-    if let Some(reason) = stale {
-        frame.meta.notices.push(super::stale_notice(reason));
-    }
-    frame
+    super::latest_sample_meta(frame, query, sample, stale)
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ pub mod timeseries;
 pub mod top_ips;
 
 use crate::estats::UpstreamError;
-use crate::frame::{Notice, Severity};
+use crate::frame::{Frame, Notice, Severity};
+use crate::query::Query;
 use crate::query::QueryError;
+use crate::sample::Sample;
 
 /// Why a query got no frames: the text Grafana shows and the HTTP status it reports.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,12 +41,25 @@ impl From<UpstreamError> for QueryFailure {
     }
 }
 
-/// The warning a frame carries when it was served from a sample older than the poll interval.
-pub fn stale_notice(reason: &str) -> Notice {
-    Notice {
-        severity: Severity::Warning,
-        text: reason.to_string(),
+/// Finishes a frame built from the latest sample: when and for what it was sampled, and a
+/// warning notice when the sample is older than the poll interval.
+fn latest_sample_meta(
+    mut frame: Frame,
+    query: &Query,
+    sample: &Sample,
+    stale: Option<&str>,
+) -> Frame {
+    frame.meta.custom = Some(serde_json::json!({
+        "sampledAt": sample.sampled_at.to_rfc3339(),
+        "target": query.target.key(),
+    }));
+    if let Some(reason) = stale {
+        frame.meta.notices.push(Notice {
+            severity: Severity::Warning,
+            text: reason.to_string(),
+        });
     }
+    frame
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub fn frame(query: &Query, sample: &Sample, stale: Option<&str>) -> Frame {
     let sides = query.side.sides();
     let stats: Vec<_> = sides.iter().map(|&s| sample.side(s)).collect();
     // Unknown totals stay null: a missing member of the answer is not a zero.
-    let mut frame = Frame::new("summary", FrameType::NumericLong)
+    let frame = Frame::new("summary", FrameType::NumericLong)
         .with_field(Field::new(
             "side",
             Values::Str(sides.iter().map(|s| s.as_str().to_string()).collect()),
@@ -28,13 +28,7 @@ pub fn frame(query: &Query, sample: &Sample, stale: Option<&str>) -> Frame {
             )
             .with_config(serde_json::json!({"unit": "percent", "min": 0, "max": 100})),
         );
-    frame.meta.custom = Some(
-        serde_json::json!({"sampledAt": sample.sampled_at.to_rfc3339(), "target": query.target.key()}),
-    );
-    if let Some(reason) = stale {
-        frame.meta.notices.push(super::stale_notice(reason));
-    }
-    frame
+    super::latest_sample_meta(frame, query, sample, stale)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub fn frame(query: &Query, sample: &Sample, stale: Option<&str>) -> Frame {
         Values::OptStr(rows.iter().map(|r| f(r)).collect())
     };
     let location = |r: &crate::sample::TopIp| r.info.edge_ip_location.clone().unwrap_or_default();
-    let mut frame = Frame::new("topIps", FrameType::Table)
+    let frame = Frame::new("topIps", FrameType::Table)
         .with_field(Field::new(
             "list",
             Values::Str(rows.iter().map(|r| r.list.as_str().to_string()).collect()),
@@ -85,13 +85,7 @@ pub fn frame(query: &Query, sample: &Sample, stale: Option<&str>) -> Frame {
             "edgeLogsLink",
             text(&|r| r.info.edge_logs_link.clone()),
         ));
-    frame.meta.custom = Some(
-        serde_json::json!({"sampledAt": sample.sampled_at.to_rfc3339(), "target": query.target.key()}),
-    );
-    if let Some(reason) = stale {
-        frame.meta.notices.push(super::stale_notice(reason));
-    }
-    frame
+    super::latest_sample_meta(frame, query, sample, stale)
 }
 
 #[cfg(test)]

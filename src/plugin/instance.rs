@@ -167,32 +167,7 @@ impl Instances {
         let env = |name: &str| std::env::var(name).ok();
         let settings = Settings::from_grafana(&ds.json_data, &ds.decrypted_secure_json_data, &env)
             .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
-        let (base_url, credentials, simulator) = match &settings.upstream {
-            UpstreamSetting::Akamai {
-                base_url,
-                credentials,
-            } => (base_url.clone(), credentials.clone(), None),
-            UpstreamSetting::Simulator => {
-                let config = SimulatorConfig::default();
-                let credentials = config.credentials.clone();
-                let sim = Simulator::start(([127, 0, 0, 1], 0).into(), config)
-                    .await
-                    .map_err(|e| {
-                        QueryFailure::new(
-                            500,
-                            format!("the built-in simulator could not start: {e}"),
-                        )
-                    })?;
-                (sim.base_url(), credentials, Some(sim))
-            }
-        };
-        let client = Client::new(
-            base_url,
-            credentials,
-            settings.account_switch_key.clone(),
-            settings.request_timeout,
-        )
-        .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
+        let (client, simulator) = connect(&settings).await?;
         let metered = MeteredClient {
             client: client.clone(),
             uid: uid.to_string(),
@@ -225,4 +200,33 @@ impl Instances {
             _simulator: simulator,
         })
     }
+}
+
+/// The signed client for checked settings, and the in-process simulator it talks to when the
+/// settings say `simulate` (kept alive by the caller for as long as the client is used).
+pub async fn connect(settings: &Settings) -> Result<(Client, Option<Simulator>), QueryFailure> {
+    let (base_url, credentials, simulator) = match &settings.upstream {
+        UpstreamSetting::Akamai {
+            base_url,
+            credentials,
+        } => (base_url.clone(), credentials.clone(), None),
+        UpstreamSetting::Simulator => {
+            let config = SimulatorConfig::default();
+            let credentials = config.credentials.clone();
+            let sim = Simulator::start(([127, 0, 0, 1], 0).into(), config)
+                .await
+                .map_err(|e| {
+                    QueryFailure::new(500, format!("the built-in simulator could not start: {e}"))
+                })?;
+            (sim.base_url(), credentials, Some(sim))
+        }
+    };
+    let client = Client::new(
+        base_url,
+        credentials,
+        settings.account_switch_key.clone(),
+        settings.request_timeout,
+    )
+    .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
+    Ok((client, simulator))
 }
