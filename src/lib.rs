@@ -17,6 +17,8 @@
 //!   settings validated into one checked type.
 //! - [`target`], [`sample`]: the domain: what is measured, and one measurement.
 //! - [`simulator`]: a signature-verifying eStats server for demos and tests.
+//! - [`metrics`]: the plugin's own Prometheus metrics; [`migrate`]: the old exporter's settings
+//!   turned into provisioning YAML.
 
 pub mod cli;
 pub mod edgegrid;
