@@ -97,6 +97,15 @@ pub struct Latest {
     pub stale: Option<String>,
 }
 
+/// The answer of [`Monitor::latest_cached`]: what memory holds, without I/O or upstream calls.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub sample: Arc<Sample>,
+    pub age: Duration,
+    /// The last attempt (poll or query) for the target failed.
+    pub failing: bool,
+}
+
 /// One target as `/targets` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -392,6 +401,23 @@ impl Monitor {
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
+    }
+
+    /// The latest successful sample of `target` held in memory, for metrics: unlike
+    /// [`Monitor::latest`] it neither reads the history nor calls upstream, and does not count
+    /// as a query of the target.
+    pub fn latest_cached(&self, target: &Target) -> Option<Cached> {
+        let entries = lock(&self.inner.entries);
+        let e = entries.get(&target.key())?;
+        let sample = Arc::clone(e.latest.as_ref()?);
+        let age = (self.inner.clock.now() - sample.sampled_at)
+            .to_std()
+            .unwrap_or_default();
+        Some(Cached {
+            sample,
+            age,
+            failing: e.failing,
+        })
     }
 
     /// Every sample stored from now on, for live streaming.

@@ -7,6 +7,8 @@ use crate::query::{status_group, GroupBy, Query};
 use crate::sample::Sample;
 
 /// Rows of (side, status group, hits, percentage) for the sides and statuses the query keeps.
+/// Groups the status filter names explicitly (`5xx`, `503`) get a row even when absent from the
+/// sample (0 hits, 0 %), as in `timeseries`: an alert on "edge 5xx" then sees 0, not "no data".
 pub fn rows(query: &Query, sample: &Sample) -> Vec<(&'static str, String, i64, f64)> {
     let mut rows = Vec::new();
     for &side in query.side.sides() {
@@ -18,7 +20,12 @@ pub fn rows(query: &Query, sample: &Sample) -> Vec<(&'static str, String, i64, f
             }
             continue;
         }
-        let mut groups: BTreeMap<String, (i64, f64)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (i64, f64)> = query
+            .status_filter
+            .explicit_groups(query.group_by)
+            .into_iter()
+            .map(|g| (g, (0, 0.0)))
+            .collect();
         for code in stats
             .codes
             .iter()
@@ -38,7 +45,7 @@ pub fn rows(query: &Query, sample: &Sample) -> Vec<(&'static str, String, i64, f
 }
 
 /// Percentages summed over codes drift in the last bits; two decimals is what eStats reports.
-fn round2(x: f64) -> f64 {
+pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -104,6 +111,21 @@ mod tests {
         let rows = rows(&q, &golden::example_sample());
         assert_eq!(rows, vec![("edge", "2xx".to_string(), 72804 + 2442, 94.47)]);
         golden::check("distribution_class_edge_stale", &[f]);
+    }
+
+    #[test]
+    fn a_filtered_class_absent_from_the_sample_is_a_zero_row() {
+        let q = query(
+            r#"{"cpCode": 1234567, "groupBy": "class", "side": "edge", "statusFilter": "5xx,2xx"}"#,
+        );
+        let rows = rows(&q, &golden::example_sample());
+        assert_eq!(
+            rows,
+            vec![
+                ("edge", "2xx".to_string(), 72804 + 2442, 94.47),
+                ("edge", "5xx".to_string(), 0, 0.0)
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One handler per query type. Each turns a checked [`Query`] and samples into frames; none of
 //! them does I/O, so each is tested against golden frames.
 
+pub mod alerting;
 pub mod distribution;
 pub mod summary;
 pub mod timeseries;

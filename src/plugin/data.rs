@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::instance::{Instance, Instances};
 use crate::frame::Frame;
-use crate::handlers::{distribution, summary, timeseries, top_ips, QueryFailure};
+use crate::handlers::{alerting, distribution, summary, timeseries, top_ips, QueryFailure};
 use crate::query::{Query, QueryContext, QueryType};
 
 pub struct DataService {
@@ -29,9 +29,19 @@ fn failure_response(f: &QueryFailure) -> DataResponse {
     }
 }
 
-/// Answers one query with frames, never with a panic.
-pub async fn answer(instance: &Instance, dq: &DataQuery) -> DataResponse {
-    let result = AssertUnwindSafe(frames_for(instance, dq))
+/// Answers one query with frames, never with a panic; `for_alert`: shaped for an alert rule.
+pub async fn answer(instance: &Instance, dq: &DataQuery, for_alert: bool) -> DataResponse {
+    let response = answer_inner(instance, dq, for_alert).await;
+    crate::metrics::record_query(
+        &instance.uid,
+        Query::type_label(&dq.json, &dq.query_type),
+        crate::metrics::query_outcome(response.status),
+    );
+    response
+}
+
+async fn answer_inner(instance: &Instance, dq: &DataQuery, for_alert: bool) -> DataResponse {
+    let result = AssertUnwindSafe(frames_for(instance, dq, for_alert))
         .catch_unwind()
         .await;
     let frames = match result {
@@ -60,7 +70,11 @@ pub async fn answer(instance: &Instance, dq: &DataQuery) -> DataResponse {
     }
 }
 
-async fn frames_for(instance: &Instance, dq: &DataQuery) -> Result<Vec<Frame>, QueryFailure> {
+async fn frames_for(
+    instance: &Instance,
+    dq: &DataQuery,
+    for_alert: bool,
+) -> Result<Vec<Frame>, QueryFailure> {
     let range = dq.time_range.unwrap_or_default();
     let ctx = QueryContext {
         from_ms: range.from_epoch_ms,
@@ -94,6 +108,9 @@ async fn frames_for(instance: &Instance, dq: &DataQuery) -> Result<Vec<Frame>, Q
             }
         }
     };
+    if for_alert {
+        return alerting::for_alerting(&query, frames);
+    }
     Ok(frames)
 }
 
@@ -105,16 +122,38 @@ impl Data for DataService {
     ) -> Result<Response<QueryDataResponse>, Status> {
         let request = request.into_inner();
         let mut responses = HashMap::with_capacity(request.queries.len());
+        let for_alert = alerting::is_alert_request(&request.headers);
         match self.instances.get(request.plugin_context.as_ref()).await {
             Err(failure) => {
+                let uid = request
+                    .plugin_context
+                    .as_ref()
+                    .and_then(|c| c.data_source_instance_settings.as_ref())
+                    .map(|ds| {
+                        if ds.uid.is_empty() {
+                            format!("id-{}", ds.id)
+                        } else {
+                            ds.uid.clone()
+                        }
+                    })
+                    .unwrap_or_default();
                 for q in &request.queries {
+                    crate::metrics::record_query(
+                        &uid,
+                        Query::type_label(&q.json, &q.query_type),
+                        crate::metrics::query_outcome(i32::from(failure.status)),
+                    );
                     responses.insert(q.ref_id.clone(), failure_response(&failure));
                 }
             }
             Ok(instance) => {
-                let answers =
-                    futures::future::join_all(request.queries.iter().map(|q| answer(&instance, q)))
-                        .await;
+                let answers = futures::future::join_all(
+                    request
+                        .queries
+                        .iter()
+                        .map(|q| answer(&instance, q, for_alert)),
+                )
+                .await;
                 for (q, answer) in request.queries.iter().zip(answers) {
                     if answer.status >= 400 {
                         tracing::warn!(datasource = %instance.uid, ref_id = %q.ref_id, status = answer.status, error = %answer.error, "query failed");

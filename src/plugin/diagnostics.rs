@@ -13,7 +13,9 @@ use grafana_plugin_sdk::pluginv2::{
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
-use super::instance::Instances;
+use super::instance::{Instance, Instances};
+use crate::metrics::{DataSourceGauges, TargetGauges};
+use crate::target::Target;
 
 pub struct DiagnosticsService {
     pub instances: Arc<Instances>,
@@ -29,6 +31,32 @@ fn health(
         message,
         json_details: details.to_string().into_bytes(),
     })
+}
+
+/// The gauges of one instance, read from memory (and the history file's size on disk).
+fn gauges_of(instance: &Instance) -> DataSourceGauges {
+    let monitor = &instance.monitor;
+    let targets = monitor
+        .targets()
+        .into_iter()
+        .map(|t| TargetGauges {
+            latest: Target::from_key(&t.key)
+                .ok()
+                .and_then(|target| monitor.latest_cached(&target)),
+            key: t.key,
+            polling: t.polling,
+            last_success: t.last_success,
+            last_error_at: t.last_error_at,
+            samples: t.samples,
+        })
+        .collect();
+    DataSourceGauges {
+        uid: instance.uid.clone(),
+        poll_interval: monitor.settings().poll_interval,
+        budget: instance.upstream.budget(),
+        history_bytes: monitor.history().file_size(),
+        targets,
+    }
 }
 
 #[tonic::async_trait]
@@ -90,14 +118,22 @@ impl Diagnostics for DiagnosticsService {
         })
     }
 
+    /// The whole process's metrics, whichever data source Grafana names in the request: Grafana
+    /// scrapes a plugin, not a data source, and every series carries its `datasource` label.
     async fn collect_metrics(
         &self,
-        request: Request<CollectMetricsRequest>,
+        _request: Request<CollectMetricsRequest>,
     ) -> Result<Response<CollectMetricsResponse>, Status> {
-        let _ = request;
+        let gauges: Vec<DataSourceGauges> = self
+            .instances
+            .all()
+            .await
+            .iter()
+            .map(|i| gauges_of(i))
+            .collect();
         Ok(Response::new(CollectMetricsResponse {
             metrics: Some(Payload {
-                prometheus: Vec::new(),
+                prometheus: crate::metrics::render(&gauges).into_bytes(),
             }),
         }))
     }

@@ -468,3 +468,35 @@ async fn targets_report_state() {
     assert!(json.get("lastSuccess").is_some() && json.get("nextPoll").is_some());
     assert!(states[1].watched);
 }
+
+#[tokio::test(start_paused = true)]
+async fn latest_cached_reads_memory_only_and_says_when_the_last_attempt_failed() {
+    let clock = Clock::following_tokio();
+    let fake = Arc::new(FakeFetch::ok(clock.clone()));
+    let s = setup_with(
+        "ds",
+        10,
+        1000,
+        vec![],
+        Some(fake.clone()),
+        None,
+        Some(clock),
+    );
+    assert!(s.monitor.latest_cached(&target(1)).is_none());
+    assert_eq!(s.fake.count(), 0, "no upstream call for a cached read");
+    let first = s.monitor.latest(&target(1)).await.unwrap();
+    s.monitor.shutdown();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let cached = s.monitor.latest_cached(&target(1)).unwrap();
+    assert_eq!(cached.sample.sampled_at, first.sample.sampled_at);
+    assert!(!cached.failing);
+    assert!(cached.age >= Duration::from_secs(15), "{:?}", cached.age);
+    for _ in 0..3 {
+        fake.push(Err(server_error()));
+    }
+    let _ = s.monitor.latest(&target(1)).await.unwrap();
+    let calls = s.fake.count();
+    let cached = s.monitor.latest_cached(&target(1)).unwrap();
+    assert!(cached.failing);
+    assert_eq!(s.fake.count(), calls);
+}
