@@ -426,3 +426,46 @@ async fn streams_of_one_target_share_its_poller() {
         wait_for_log(&plugin, &["stream ended", "Cancelled", p]).await;
     }
 }
+
+#[tokio::test]
+async fn changed_settings_end_the_stream_with_an_error_so_grafana_reruns_it() {
+    let sim = simulator().await;
+    let plugin = Plugin::start().await;
+    let ctx = ds("live-rebuild", &sim);
+    let r = plugin
+        .query_one(
+            &ctx,
+            json!({"queryType": "summary", "cpCode": CP, "delivery": "STANDARD_TLS", "live": true}),
+        )
+        .await;
+    let channel = frames(&r)[0].meta()["channel"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = path_of(&channel, "live-rebuild");
+    let mut stream = run(&plugin, &ctx, &path).await;
+    next_frame(&mut stream).await;
+
+    // Saved settings: the next request rebuilds the instance, and the old one's stream ends.
+    let mut changed = ctx.clone();
+    let settings = changed.data_source_instance_settings.as_mut().unwrap();
+    settings.last_updated_ms += 1;
+    let (code, _) = plugin.resource(&changed, "targets").await;
+    assert_eq!(code, 200);
+    let status = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("the stream ends within 10 s")
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without an error: Grafana would not rerun it"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    wait_for_log(&plugin, &["stream ended", "InstanceGone", &path]).await;
+
+    // Grafana runs it again with the new settings.
+    let mut again = run(&plugin, &changed, &path).await;
+    next_frame(&mut again).await;
+}
