@@ -9,7 +9,9 @@
 //!   CallResource, Stream), one file per service, plus the per-data-source [`plugin::instance`].
 //! - [`query`]: a panel query's JSON parsed and checked into a [`query::Query`].
 //! - [`handlers`]: one file per query type, each turning samples into [`frame::Frame`]s.
-//! - [`frame`]: Grafana data frames and their Arrow IPC encoding (with `meta.type`).
+//! - [`frame`]: Grafana data frames and their Arrow IPC encoding (with `meta.type`);
+//!   [`frame_json`]: their JSON encoding for Grafana Live packets.
+//! - [`live`]: live channel paths of live queries, and the columns streamed rows keep.
 //! - [`poller`], [`upstream`], [`history`]: the polling cache: pollers per target, the shared
 //!   rate-limit budget with request coalescing and backoff, and the SQLite history.
 //! - [`estats`]: the eStats API: wire model, typed errors, the signed HTTP client.
@@ -25,8 +27,10 @@ pub mod edgegrid;
 pub mod edgerc;
 pub mod estats;
 pub mod frame;
+pub mod frame_json;
 pub mod handlers;
 pub mod history;
+pub mod live;
 pub mod metrics;
 pub mod migrate;
 pub mod plugin;

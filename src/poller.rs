@@ -420,9 +420,15 @@ impl Monitor {
         })
     }
 
-    /// Every sample stored from now on, for live streaming.
+    /// Every sample stored from now on, for live streaming. Failed polls are not sent.
     pub fn subscribe(&self) -> broadcast::Receiver<(Target, Arc<Sample>)> {
         self.inner.events.subscribe()
+    }
+
+    /// Marks `target` as queried, without fetching: a live stream calls this so that the
+    /// target's poller runs (or starts) and is not stopped as idle while someone watches.
+    pub fn keep_polling(&self, target: &Target) {
+        self.inner.touch(target);
     }
 
     /// Ends every task of this data source now.

@@ -138,6 +138,11 @@ impl StatusFilter {
         self.0.is_empty()
     }
 
+    /// The filter's items in the order given (duplicates removed), e.g. for live channel paths.
+    pub fn items(&self) -> &[StatusMatch] {
+        &self.0
+    }
+
     pub fn matches(&self, code: u16) -> bool {
         self.0.is_empty()
             || self.0.iter().any(|m| match m {

@@ -1,8 +1,16 @@
-import { CoreApp, type DataQueryRequest, type DataQueryResponse } from '@grafana/data';
+import {
+  CoreApp,
+  dateTime,
+  FieldType,
+  StreamingFrameAction,
+  toDataFrame,
+  type DataQueryRequest,
+  type DataQueryResponse,
+} from '@grafana/data';
 import { HealthStatus, setTemplateSrv } from '@grafana/runtime';
 import { lastValueFrom } from 'rxjs';
 
-import { DataSource, formatHealthDetails } from './datasource';
+import { DataSource, formatHealthDetails, liveStreamOptions } from './datasource';
 import { fakeTemplateSrv, instanceSettings, KNOWN_TARGETS } from './test/fixtures';
 import type { EStatsQuery, VariableQuery } from './types';
 import { EStatsVariableSupport } from './variables';
@@ -253,5 +261,43 @@ describe('testDatasource', () => {
   it('formats no details when there are none', () => {
     expect(formatHealthDetails(undefined)).toBeUndefined();
     expect(formatHealthDetails({})).toBeUndefined();
+  });
+});
+
+describe('live stream buffering', () => {
+  const request = (to: string) =>
+    ({
+      maxDataPoints: 300,
+      range: { from: dateTime(1_700_000_000_000), to: dateTime(1_700_003_600_000), raw: { from: 'now-1h', to } },
+      rangeRaw: { from: 'now-1h', to },
+    }) as unknown as DataQueryRequest<EStatsQuery>;
+  const series = toDataFrame({
+    fields: [
+      { name: 'time', type: FieldType.time, values: [1] },
+      { name: 'percentage', type: FieldType.number, values: [1] },
+    ],
+  });
+  const distribution = toDataFrame({
+    fields: [
+      { name: 'side', type: FieldType.string, values: ['edge'] },
+      { name: 'hits', type: FieldType.number, values: [1] },
+    ],
+  });
+
+  it('appends time series rows within the panel range', () => {
+    expect(liveStreamOptions(request('now'), series)).toEqual({
+      maxLength: 300,
+      action: StreamingFrameAction.Append,
+      maxDelta: 3_600_000,
+    });
+    expect(liveStreamOptions(request('now-5m'), series).maxDelta).toBeUndefined();
+  });
+
+  it('replaces a distribution or summary with each new sample', () => {
+    expect(liveStreamOptions(request('now'), distribution).action).toBe(StreamingFrameAction.Replace);
+  });
+
+  it('is the provider of the data source', () => {
+    expect(datasource().streamOptionsProvider).toBe(liveStreamOptions);
   });
 });

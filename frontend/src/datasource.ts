@@ -1,11 +1,20 @@
-import type {
-  CoreApp,
-  DataSourceInstanceSettings,
-  MetricFindValue,
-  ScopedVars,
-  TestDataSourceResponse,
+import {
+  type CoreApp,
+  type DataSourceInstanceSettings,
+  FieldType,
+  type MetricFindValue,
+  type ScopedVars,
+  StreamingFrameAction,
+  type StreamingFrameOptions,
+  type TestDataSourceResponse,
 } from '@grafana/data';
-import { DataSourceWithBackend, getTemplateSrv, HealthStatus, type HealthCheckResultDetails } from '@grafana/runtime';
+import {
+  DataSourceWithBackend,
+  getTemplateSrv,
+  HealthStatus,
+  type HealthCheckResultDetails,
+  type StreamOptionsProvider,
+} from '@grafana/runtime';
 
 import { defaultQuery, incompleteReason, targetSubject } from './query';
 import type {
@@ -57,6 +66,23 @@ export function formatHealthDetails(details: HealthCheckResultDetails): TestData
   return { message, verboseMessage };
 }
 
+/**
+ * How the panel buffers a live frame: a time series appends each pushed row (within the panel's
+ * time range and data points); distribution and summary frames have no time field, and each push
+ * replaces the previous one, since it is the whole latest sample.
+ */
+export const liveStreamOptions: StreamOptionsProvider<EStatsQuery> = (request, frame) => {
+  const isSeries = frame.fields.some((field) => field.type === FieldType.time);
+  const options: Partial<StreamingFrameOptions> = {
+    maxLength: request.maxDataPoints ?? 500,
+    action: isSeries ? StreamingFrameAction.Append : StreamingFrameAction.Replace,
+  };
+  if (isSeries && request.rangeRaw?.to === 'now') {
+    options.maxDelta = request.range.to.valueOf() - request.range.from.valueOf();
+  }
+  return options;
+};
+
 export class DataSource extends DataSourceWithBackend<EStatsQuery, EStatsOptions> {
   readonly jsonData: EStatsOptions;
 
@@ -64,6 +90,7 @@ export class DataSource extends DataSourceWithBackend<EStatsQuery, EStatsOptions
     super(instanceSettings);
     this.jsonData = instanceSettings.jsonData ?? {};
     this.variables = new EStatsVariableSupport(this);
+    this.streamOptionsProvider = liveStreamOptions;
   }
 
   getDefaultQuery(_app: CoreApp): Partial<EStatsQuery> {

@@ -23,7 +23,15 @@ export interface EStatsQuery extends DataQuery {
   metric?: Metric;
   /** Comma-separated codes and classes, e.g. `5xx,404`. */
   statusFilter?: string;
+  /**
+   * Push each new poll to the panel through Grafana Live instead of waiting for a refresh
+   * (timeseries, distribution and summary only).
+   */
+  live?: boolean;
 }
+
+/** Query types whose results can stream through Grafana Live. */
+export const LIVE_QUERY_TYPES: readonly QueryType[] = ['timeseries', 'distribution', 'summary'];
 
 /** One entry of `jsonData.watch`: exactly one of cpCode or url. */
 export interface WatchTarget {

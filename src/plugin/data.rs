@@ -89,14 +89,18 @@ async fn frames_for(
         ctx,
         instance.settings.default_delivery,
     )?;
-    let frames = match query.query_type {
+    let mut frames = match query.query_type {
         QueryType::Timeseries => {
             let points = instance
                 .monitor
                 .range(&query.target, query.from, query.to)
                 .await
                 .map_err(|e| QueryFailure::new(500, format!("reading history failed: {e}")))?;
-            vec![timeseries::frame(&query, &points)]
+            if query.live {
+                vec![super::stream::live_timeseries_frame(instance, &query, &points).await]
+            } else {
+                vec![timeseries::frame(&query, &points)]
+            }
         }
         QueryType::Distribution | QueryType::Summary | QueryType::TopIps => {
             let latest = instance.monitor.latest(&query.target).await?;
@@ -110,6 +114,9 @@ async fn frames_for(
     };
     if for_alert {
         return alerting::for_alerting(&query, frames);
+    }
+    if query.live {
+        super::stream::mark_live(&instance.uid, &query, &mut frames);
     }
     Ok(frames)
 }

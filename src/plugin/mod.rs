@@ -7,6 +7,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod instance;
 pub mod resource;
+pub mod stream;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use grafana_plugin_sdk::pluginv2::data_server::DataServer;
 use grafana_plugin_sdk::pluginv2::diagnostics_server::DiagnosticsServer;
 use grafana_plugin_sdk::pluginv2::resource_server::ResourceServer;
+use grafana_plugin_sdk::pluginv2::stream_server::StreamServer;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::prelude::*;
 
@@ -90,6 +92,9 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             instances: instances.clone(),
         }))
         .add_service(ResourceServer::new(resource::ResourceService {
+            instances: instances.clone(),
+        }))
+        .add_service(StreamServer::new(stream::StreamService {
             instances: instances.clone(),
         }))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())

@@ -392,7 +392,7 @@ async fn subscribers_see_every_stored_sample_once() {
     let mut got = Vec::new();
     while let Ok((t, sample)) = rx.try_recv() {
         assert_eq!(t, target(1));
-        got.push(sample.sampled_at);
+        got.push(sample.sampled_at.timestamp_millis());
     }
     assert_eq!(got.len(), s.fake.count());
     assert!(got.windows(2).all(|w| w[0] < w[1]));
@@ -499,4 +499,68 @@ async fn latest_cached_reads_memory_only_and_says_when_the_last_attempt_failed()
     let cached = s.monitor.latest_cached(&target(1)).unwrap();
     assert!(cached.failing);
     assert_eq!(s.fake.count(), calls);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_polling_starts_a_poller_without_fetching_and_holds_off_idling() {
+    let s = setup(10, 1000, vec![]);
+    s.monitor.keep_polling(&target(1));
+    assert_eq!(s.fake.count(), 0, "keep_polling never fetches itself");
+    assert!(s.monitor.targets()[0].polling);
+    // Touched every interval (as a live stream does), it outlives the 10-interval idle limit.
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        s.monitor.keep_polling(&target(1));
+    }
+    assert!(s.monitor.targets()[0].polling);
+    assert!(s.fake.count() >= 28, "{} polls", s.fake.count());
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribers_get_each_stored_sample_once_and_no_failed_poll() {
+    let clock = Clock::following_tokio();
+    let fake = Arc::new(FakeFetch::ok(clock.clone()));
+    let s = setup_with(
+        "ds",
+        10,
+        1000,
+        vec![target(1)],
+        Some(fake.clone()),
+        None,
+        Some(clock),
+    );
+    let mut rx = s.monitor.subscribe();
+    // The second poll fails (all three attempts).
+    fake.push(Ok(fetched(s.clock.now(), &[(200, 1)])));
+    for _ in 0..3 {
+        fake.push(Err(server_error()));
+    }
+    s.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    settle().await;
+    let mut got = Vec::new();
+    while let Ok((t, sample)) = rx.try_recv() {
+        assert_eq!(t, target(1));
+        got.push(sample.sampled_at.timestamp_millis());
+    }
+    let stored = s
+        .history
+        .range(
+            "ds",
+            &target(1),
+            s.clock.now() - chrono::Duration::hours(1),
+            s.clock.now(),
+        )
+        .await
+        .unwrap();
+    let ok: Vec<_> = stored
+        .iter()
+        .filter(|p| p.sample.is_some())
+        .map(|p| p.at.timestamp_millis())
+        .collect();
+    assert!(
+        stored.len() > ok.len(),
+        "a failed poll is stored: {stored:?}"
+    );
+    assert_eq!(got, ok, "one event per stored sample, none for failures");
 }

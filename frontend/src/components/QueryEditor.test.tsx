@@ -1,5 +1,5 @@
 import { setTemplateSrv } from '@grafana/runtime';
-import { render, screen, waitFor, within } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { useState } from 'react';
 
@@ -208,6 +208,45 @@ describe('QueryEditor', () => {
     expect(latest().cpCode).toBe('12ab');
     expect(onRunQuery).not.toHaveBeenCalled();
     expect(screen.getAllByText('CP code "12ab" must contain digits only').length).toBeGreaterThan(0);
+  });
+
+  it('turns live updates on and off for a time series', async () => {
+    const { user, latest, onRunQuery } = setup(complete);
+    const live = screen.getByRole('switch', { name: 'Live' });
+    expect(live).not.toBeChecked();
+    await user.click(live);
+    expect(latest().live).toBe(true);
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+    expect(screen.getByRole('switch', { name: 'Live' })).toBeChecked();
+    await user.click(screen.getByRole('switch', { name: 'Live' }));
+    expect(latest().live).toBe(false);
+    expect(onRunQuery).toHaveBeenCalledTimes(2);
+  });
+
+  it('explains live updates in a tooltip', async () => {
+    setup(complete);
+    const icon = screen
+      .getAllByText('Live')
+      .map((el) => el.querySelector('[data-testid="icon-info-circle"]'))
+      .find((el) => el !== null);
+    expect(icon).toBeTruthy();
+    act(() => (icon as SVGElement).focus());
+    const tooltip = await screen.findByRole('tooltip', {}, { timeout: 3000 });
+    expect(tooltip).toHaveTextContent(/Appends each new poll .* without refreshing the dashboard/);
+  });
+
+  it('offers live updates only where they stream, and drops them for top IPs', async () => {
+    const { user, latest } = setup({ ...complete, live: true });
+    expect(screen.getByRole('switch', { name: 'Live' })).toBeChecked();
+    await user.click(radio('Query type', 'Distribution'));
+    expect(latest()).toMatchObject({ queryType: 'distribution', live: true });
+    await user.click(radio('Query type', 'Summary'));
+    expect(latest()).toMatchObject({ queryType: 'summary', live: true });
+    expect(screen.getByRole('switch', { name: 'Live' })).toBeChecked();
+    await user.click(radio('Query type', 'Top IPs'));
+    expect(latest().queryType).toBe('topIps');
+    expect(latest().live).toBeUndefined();
+    expect(screen.queryByRole('switch', { name: 'Live' })).not.toBeInTheDocument();
   });
 
   it('picks a known URL target', async () => {

@@ -7,6 +7,7 @@ import {
   type ComboboxOption,
   InlineField,
   InlineFieldRow,
+  InlineSwitch,
   Input,
   RadioButtonGroup,
   Stack,
@@ -30,15 +31,16 @@ import {
   targetSubject,
   withDefaults,
 } from '../query';
-import type {
-  DeliveryChoice,
-  EStatsOptions,
-  EStatsQuery,
-  GroupBy,
-  Metric,
-  QueryType,
-  Side,
-  TargetType,
+import {
+  type DeliveryChoice,
+  type EStatsOptions,
+  type EStatsQuery,
+  type GroupBy,
+  LIVE_QUERY_TYPES,
+  type Metric,
+  type QueryType,
+  type Side,
+  type TargetType,
 } from '../types';
 import { describeTarget, useKnownTargets } from './useKnownTargets';
 
@@ -131,7 +133,9 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           <RadioButtonGroup<QueryType>
             options={QUERY_TYPE_OPTIONS}
             value={q.queryType}
-            onChange={(queryType) => change({ ...query, queryType })}
+            onChange={(queryType) =>
+              change({ ...query, queryType, live: LIVE_QUERY_TYPES.includes(queryType) ? query.live : undefined })
+            }
           />
         </InlineField>
       </InlineFieldRow>
@@ -262,6 +266,26 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
                   commitStatusFilter();
                 }
               }}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
+      {LIVE_QUERY_TYPES.includes(q.queryType) && (
+        <InlineFieldRow>
+          <InlineField
+            label="Live"
+            labelWidth={LABEL_WIDTH}
+            htmlFor="estats-query-live"
+            tooltip={
+              q.queryType === 'timeseries'
+                ? 'Appends each new poll to the graph as soon as the plugin takes it, without refreshing the dashboard (Grafana Live).'
+                : 'Shows each new poll as soon as the plugin takes it, without refreshing the dashboard (Grafana Live).'
+            }
+          >
+            <InlineSwitch
+              id="estats-query-live"
+              value={q.live === true}
+              onChange={(e) => change({ ...query, live: e.currentTarget.checked })}
             />
           </InlineField>
         </InlineFieldRow>

@@ -1,0 +1,609 @@
+//! Grafana Live channels of live queries: the channel path that encodes a query's target and
+//! shape, and the column set that keeps streamed rows aligned with the query's frame. Pure: no
+//! I/O, no clock.
+//!
+//! A live query's frame carries `meta.channel` = `ds/<datasource uid>/<path>`; Grafana subscribes
+//! to it and the plugin's stream pushes one frame per new sample. The path is
+//! `v1/<target>/<queryType>/<side>/<groupBy>/<metric>/<statusFilter>/<refId>`:
+//!
+//! - `<target>` is `k.<base64url of the target key>`, or `h.<16 hex digits of its SHA-256>`
+//!   when the whole channel would exceed Grafana's 160 characters (long URLs). A key path is
+//!   self-contained; a digest path only resolves to a target the data source already knows.
+//! - `<statusFilter>` is the filter's items joined by `.` (`5xx.404`), or `-` for none.
+//! - `<refId>` is the refId as is when it is made of `[A-Za-z0-9_-]`, else `b.<base64url>`, so
+//!   that frames pushed to each query carry its own refId.
+//!
+//! Grafana appends a pushed frame to the panel's buffer only if its fields have the same names
+//! and types, in the same order, as the frames before; otherwise it replaces the buffer. Every
+//! numeric field of a `timeseries` frame is named after the metric, so a push with a different
+//! set of (side, status) columns but the same count would be appended under the wrong labels.
+//! Live `timeseries` frames therefore all use one column set, [`columns_for`] the status codes
+//! held for the target, widened by [`merge_columns`] when a new status shows up; a column absent
+//! from a successful sample is 0, as in any timeseries frame.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::history::series::{Series, SeriesSet, TOTAL};
+use crate::query::{
+    status_group, GroupBy, Metric, Query, QueryType, SideSelection, StatusFilter, StatusMatch,
+};
+use crate::sample::Side;
+use crate::target::Target;
+
+/// Grafana's limit on a whole channel name (`ds/<uid>/<path>`).
+pub const MAX_CHANNEL_LENGTH: usize = 160;
+
+const VERSION: &str = "v1";
+const SEGMENTS: usize = 8;
+
+/// How a channel path names its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetRef {
+    Key(Target),
+    /// [`digest`] of the target key; resolved among the targets a data source knows.
+    Digest(String),
+}
+
+impl TargetRef {
+    /// Whether `target` is the one named here.
+    pub fn matches(&self, target: &Target) -> bool {
+        match self {
+            TargetRef::Key(t) => t == target,
+            TargetRef::Digest(d) => *d == digest(&target.key()),
+        }
+    }
+}
+
+/// A live channel path, decoded: the target and the shape of the frames pushed on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LivePath {
+    pub target: TargetRef,
+    pub query_type: QueryType,
+    pub side: SideSelection,
+    pub group_by: GroupBy,
+    pub metric: Metric,
+    pub status_filter: StatusFilter,
+    pub ref_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiveError {
+    #[error("live: updates stream for timeseries, distribution and summary queries, not {0}; turn Live off for this query")]
+    Unsupported(&'static str),
+    #[error("channel path {path:?} is not a channel of this plugin: {reason}")]
+    Malformed { path: String, reason: String },
+}
+
+/// The short digest naming a target whose key is too long for a channel path.
+pub fn digest(key: &str) -> String {
+    let hash = Sha256::digest(key.as_bytes());
+    hash[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `ds/<uid>/<path>`, the channel Grafana subscribes to.
+pub fn channel(uid: &str, path: &str) -> String {
+    format!("ds/{uid}/{path}")
+}
+
+const SIDES: [(&str, SideSelection); 3] = [
+    ("edge", SideSelection::Edge),
+    ("origin", SideSelection::Origin),
+    ("both", SideSelection::Both),
+];
+const GROUPS: [(&str, GroupBy); 3] = [
+    ("code", GroupBy::Code),
+    ("class", GroupBy::Class),
+    ("total", GroupBy::Total),
+];
+const METRICS: [Metric; 4] = [
+    Metric::Percentage,
+    Metric::Hits,
+    Metric::Errors,
+    Metric::FailurePercentage,
+];
+const LIVE_TYPES: [QueryType; 3] = [
+    QueryType::Timeseries,
+    QueryType::Distribution,
+    QueryType::Summary,
+];
+
+fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map_or("", |(n, _)| n)
+}
+
+fn is_plain(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn filter_segment(filter: &StatusFilter) -> String {
+    if filter.is_empty() {
+        return "-".into();
+    }
+    filter
+        .items()
+        .iter()
+        .map(|m| match m {
+            StatusMatch::Code(c) => c.to_string(),
+            StatusMatch::Class(c) => format!("{c}xx"),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Metrics that make sense for a grouping (the query parser's rule).
+fn metric_fits(group_by: GroupBy, metric: Metric) -> bool {
+    match group_by {
+        GroupBy::Total => matches!(
+            metric,
+            Metric::Hits | Metric::Errors | Metric::FailurePercentage
+        ),
+        GroupBy::Code | GroupBy::Class => matches!(metric, Metric::Percentage | Metric::Hits),
+    }
+}
+
+impl LivePath {
+    /// The channel path of a checked query.
+    pub fn for_query(query: &Query) -> Result<LivePath, LiveError> {
+        if !LIVE_TYPES.contains(&query.query_type) {
+            return Err(LiveError::Unsupported(query.query_type.as_str()));
+        }
+        Ok(LivePath {
+            target: TargetRef::Key(query.target.clone()),
+            query_type: query.query_type,
+            side: query.side,
+            group_by: query.group_by,
+            metric: query.metric,
+            status_filter: query.status_filter.clone(),
+            ref_id: query.ref_id.clone(),
+        })
+    }
+
+    fn encode_with(&self, target: &str) -> String {
+        let ref_id = if is_plain(&self.ref_id) {
+            self.ref_id.clone()
+        } else {
+            format!("b.{}", URL_SAFE_NO_PAD.encode(self.ref_id.as_bytes()))
+        };
+        [
+            VERSION,
+            target,
+            self.query_type.as_str(),
+            name_of(&SIDES, self.side),
+            name_of(&GROUPS, self.group_by),
+            self.metric.as_str(),
+            &filter_segment(&self.status_filter),
+            &ref_id,
+        ]
+        .join("/")
+    }
+
+    /// The path for the data source `uid`: by key when the channel fits Grafana's limit, else
+    /// by digest.
+    pub fn encode(&self, uid: &str) -> String {
+        let (key_form, digest_form) = match &self.target {
+            TargetRef::Key(t) => {
+                let key = t.key();
+                (
+                    Some(format!("k.{}", URL_SAFE_NO_PAD.encode(key.as_bytes()))),
+                    digest(&key),
+                )
+            }
+            TargetRef::Digest(d) => (None, d.clone()),
+        };
+        if let Some(k) = key_form {
+            let path = self.encode_with(&k);
+            if channel(uid, &path).len() <= MAX_CHANNEL_LENGTH {
+                return path;
+            }
+        }
+        self.encode_with(&format!("h.{digest_form}"))
+    }
+
+    /// Decodes a channel path; any deviation from what [`LivePath::encode`] writes is an error.
+    pub fn decode(path: &str) -> Result<LivePath, LiveError> {
+        let bad = |reason: String| LiveError::Malformed {
+            path: path.chars().take(200).collect(),
+            reason,
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.len() != SEGMENTS {
+            return Err(bad(format!(
+                "expected {SEGMENTS} segments (v1/target/queryType/side/groupBy/metric/statusFilter/refId), got {}",
+                parts.len()
+            )));
+        }
+        if parts[0] != VERSION {
+            return Err(bad(format!(
+                "unknown version {:?}: this plugin writes {VERSION}",
+                parts[0]
+            )));
+        }
+        let target = if let Some(b64) = parts[1].strip_prefix("k.") {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(b64)
+                .map_err(|e| bad(format!("target key is not base64url: {e}")))?;
+            let key =
+                String::from_utf8(bytes).map_err(|_| bad("target key is not UTF-8".to_string()))?;
+            TargetRef::Key(Target::from_key(&key).map_err(|e| bad(e.to_string()))?)
+        } else if let Some(hex) = parts[1].strip_prefix("h.") {
+            if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(bad(format!(
+                    "target digest {hex:?} is not 16 lowercase hex digits"
+                )));
+            }
+            TargetRef::Digest(hex.to_string())
+        } else {
+            return Err(bad(format!(
+                "target segment {:?} starts with neither k. nor h.",
+                parts[1]
+            )));
+        };
+        let query_type = LIVE_TYPES
+            .into_iter()
+            .find(|t| t.as_str() == parts[2])
+            .ok_or_else(|| {
+                bad(format!(
+                    "query type {:?} does not stream (timeseries, distribution, summary)",
+                    parts[2]
+                ))
+            })?;
+        let side = SIDES
+            .iter()
+            .find(|(n, _)| *n == parts[3])
+            .map(|(_, v)| *v)
+            .ok_or_else(|| bad(format!("side {:?} is not edge, origin or both", parts[3])))?;
+        let group_by = GROUPS
+            .iter()
+            .find(|(n, _)| *n == parts[4])
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                bad(format!(
+                    "groupBy {:?} is not code, class or total",
+                    parts[4]
+                ))
+            })?;
+        let metric = METRICS
+            .into_iter()
+            .find(|m| m.as_str() == parts[5])
+            .ok_or_else(|| bad(format!("metric {:?} is unknown", parts[5])))?;
+        if !metric_fits(group_by, metric) {
+            return Err(bad(format!(
+                "metric {} does not go with groupBy {}",
+                parts[5], parts[4]
+            )));
+        }
+        let status_filter = match parts[6] {
+            "-" => StatusFilter::default(),
+            "" => return Err(bad("empty status filter segment: use -".to_string())),
+            items => {
+                let f = StatusFilter::parse(&items.replace('.', ","))
+                    .map_err(|e| bad(e.to_string()))?;
+                // Only the canonical spelling is accepted: one channel per filter spelling.
+                if filter_segment(&f) != items {
+                    return Err(bad(format!("status filter {items:?} is not canonical")));
+                }
+                f
+            }
+        };
+        let ref_id = if let Some(b64) = parts[7].strip_prefix("b.") {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(b64)
+                .map_err(|e| bad(format!("refId is not base64url: {e}")))?;
+            String::from_utf8(bytes).map_err(|_| bad("refId is not UTF-8".to_string()))?
+        } else if is_plain(parts[7]) {
+            parts[7].to_string()
+        } else {
+            return Err(bad(format!("refId segment {:?} is malformed", parts[7])));
+        };
+        Ok(LivePath {
+            target,
+            query_type,
+            side,
+            group_by,
+            metric,
+            status_filter,
+            ref_id,
+        })
+    }
+
+    /// The query whose handlers build the frames pushed for one sample of `target` at `at`.
+    pub fn query(&self, target: Target, at: chrono::DateTime<chrono::Utc>) -> Query {
+        Query {
+            ref_id: self.ref_id.clone(),
+            query_type: self.query_type,
+            target,
+            side: self.side,
+            group_by: self.group_by,
+            metric: self.metric,
+            status_filter: self.status_filter.clone(),
+            from: at,
+            to: at,
+            interval: std::time::Duration::ZERO,
+            max_data_points: 0,
+            live: true,
+        }
+    }
+}
+
+/// One numeric column of a `timeseries` frame.
+pub type Column = (Side, String);
+
+fn sort_columns(columns: &mut Vec<Column>) {
+    // The order of `build_series`: side, then shorter status first, then by text.
+    columns.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
+    columns.dedup();
+}
+
+/// The columns of a live `timeseries` query over status codes `codes` (those held for the
+/// target): every status group the filter keeps, on every side the query covers.
+pub fn columns_for(query: &Query, codes: &[u16]) -> Vec<Column> {
+    let mut columns = Vec::new();
+    for &side in query.side.sides() {
+        if query.group_by == GroupBy::Total {
+            columns.push((side, TOTAL.to_string()));
+            continue;
+        }
+        for g in query.status_filter.explicit_groups(query.group_by) {
+            columns.push((side, g));
+        }
+        for &c in codes {
+            if query.status_filter.matches(c) {
+                columns.push((side, status_group(c, query.group_by)));
+            }
+        }
+    }
+    sort_columns(&mut columns);
+    columns
+}
+
+/// Adds the columns of `set` that `columns` lacks; returns whether any was added.
+pub fn merge_columns(columns: &mut Vec<Column>, set: &SeriesSet) -> bool {
+    let before = columns.len();
+    for s in &set.series {
+        if !columns
+            .iter()
+            .any(|(side, st)| *side == s.side && *st == s.status)
+        {
+            columns.push((s.side, s.status.clone()));
+        }
+    }
+    if columns.len() == before {
+        return false;
+    }
+    sort_columns(columns);
+    true
+}
+
+/// `set` with exactly `columns`, in their order. A column `set` lacks is 0 in rows of successful
+/// samples (`succeeded[row]`) and null in gaps, as `build_series` would have made it.
+pub fn widen(mut set: SeriesSet, columns: &[Column], succeeded: &[bool]) -> SeriesSet {
+    let rows = set.times.len();
+    let series = columns
+        .iter()
+        .map(|(side, status)| {
+            match set
+                .series
+                .iter()
+                .position(|s| s.side == *side && s.status == *status)
+            {
+                Some(i) => set.series.swap_remove(i),
+                None => Series {
+                    side: *side,
+                    status: status.clone(),
+                    values: (0..rows)
+                        .map(|r| succeeded.get(r).copied().unwrap_or(false).then_some(0.0))
+                        .collect(),
+                },
+            }
+        })
+        .collect();
+    SeriesSet {
+        times: set.times,
+        series,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::QueryContext;
+    use crate::target::{Delivery, Subject};
+
+    fn query(json: &str) -> Query {
+        let ctx = QueryContext {
+            from_ms: 0,
+            to_ms: 1,
+            interval_ms: 1000,
+            max_data_points: 100,
+        };
+        Query::parse("A", json.as_bytes(), "", ctx, None).unwrap()
+    }
+
+    #[test]
+    fn paths_round_trip_for_every_shape() {
+        for json in [
+            r#"{"cpCode": 1209788, "queryType": "timeseries", "live": true}"#,
+            r#"{"cpCode": 1, "delivery": "ENHANCED_TLS", "queryType": "timeseries", "groupBy": "class", "metric": "hits", "side": "edge", "statusFilter": "5xx,404"}"#,
+            r#"{"cpCode": 1, "queryType": "timeseries", "groupBy": "total", "metric": "errors", "side": "origin"}"#,
+            r#"{"url": "https://www.example.com/a?b=c", "queryType": "distribution"}"#,
+            r#"{"cpCode": 7, "queryType": "summary"}"#,
+        ] {
+            let q = query(json);
+            let p = LivePath::for_query(&q).unwrap();
+            let path = p.encode("ds-uid");
+            let decoded = LivePath::decode(&path).unwrap();
+            assert_eq!(decoded, p, "{path}");
+            assert!(decoded.target.matches(&q.target));
+            // Only the characters Grafana allows in a channel path.
+            assert!(
+                path.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-=/.".contains(&b)),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn readable_layout() {
+        let q = query(
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "queryType": "timeseries", "statusFilter": "5xx,404"}"#,
+        );
+        let path = LivePath::for_query(&q).unwrap().encode("u");
+        assert_eq!(
+            path,
+            format!(
+                "v1/k.{}/timeseries/both/code/percentage/5xx.404/A",
+                URL_SAFE_NO_PAD.encode("cp:1209788/STANDARD_TLS")
+            )
+        );
+        assert_eq!(channel("u", &path), format!("ds/u/{path}"));
+    }
+
+    #[test]
+    fn long_targets_use_a_digest_that_fits() {
+        let url = format!("https://www.example.com/{}", "segment/".repeat(20));
+        let target = Target {
+            subject: Subject::Url(url.clone()),
+            delivery: Some(Delivery::StandardTls),
+        };
+        let q = query(&format!(
+            r#"{{"url": "{url}", "delivery": "STANDARD_TLS", "queryType": "timeseries"}}"#
+        ));
+        let uid = "a".repeat(40);
+        let path = LivePath::for_query(&q).unwrap().encode(&uid);
+        assert!(channel(&uid, &path).len() <= MAX_CHANNEL_LENGTH, "{path}");
+        let decoded = LivePath::decode(&path).unwrap();
+        assert_eq!(decoded.target, TargetRef::Digest(digest(&target.key())));
+        assert!(decoded.target.matches(&target));
+        assert!(!decoded.target.matches(&Target::cp_code(1, None)));
+    }
+
+    #[test]
+    fn odd_ref_ids_are_encoded() {
+        let mut q = query(r#"{"cpCode": 1, "queryType": "summary"}"#);
+        for ref_id in ["My query/1", "", "é"] {
+            q.ref_id = ref_id.to_string();
+            let path = LivePath::for_query(&q).unwrap().encode("u");
+            assert!(path.ends_with(&format!("/b.{}", URL_SAFE_NO_PAD.encode(ref_id.as_bytes()))));
+            assert_eq!(LivePath::decode(&path).unwrap().ref_id, ref_id);
+        }
+    }
+
+    #[test]
+    fn top_ips_does_not_stream() {
+        let q = query(r#"{"cpCode": 1, "queryType": "topIps"}"#);
+        assert_eq!(
+            LivePath::for_query(&q),
+            Err(LiveError::Unsupported("topIps"))
+        );
+    }
+
+    #[test]
+    fn malformed_paths_say_why() {
+        let good = LivePath::for_query(&query(r#"{"cpCode": 1, "queryType": "timeseries"}"#))
+            .unwrap()
+            .encode("u");
+        let seg = |i: usize, v: &str| {
+            let mut parts: Vec<&str> = good.split('/').collect();
+            parts[i] = v;
+            parts.join("/")
+        };
+        let cases = [
+            ("", "segments".to_string()),
+            ("garbage", "segments".to_string()),
+            (&format!("{good}/extra") as &str, "segments".to_string()),
+            (&seg(0, "v2"), "version".to_string()),
+            (&seg(1, "k.!!"), "base64url".to_string()),
+            (
+                &seg(1, &format!("k.{}", URL_SAFE_NO_PAD.encode("nope"))),
+                "target key".to_string(),
+            ),
+            (&seg(1, "h.123"), "hex".to_string()),
+            (&seg(1, "x.1"), "neither".to_string()),
+            (&seg(2, "topIps"), "does not stream".to_string()),
+            (&seg(3, "middle"), "side".to_string()),
+            (&seg(4, "status"), "groupBy".to_string()),
+            (&seg(5, "speed"), "metric".to_string()),
+            (&seg(5, "errors"), "does not go with".to_string()),
+            (&seg(6, "6xx"), "statusFilter".to_string()),
+            (&seg(6, "404.404"), "canonical".to_string()),
+            (&seg(6, ""), "empty".to_string()),
+            (&seg(7, "a b"), "refId".to_string()),
+            (&seg(7, "b.%%"), "refId".to_string()),
+        ];
+        for (path, words) in cases {
+            match LivePath::decode(path) {
+                Err(LiveError::Malformed { reason, .. }) => {
+                    assert!(reason.contains(&words), "{path}: {reason}")
+                }
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+    }
+
+    fn series(side: Side, status: &str, values: &[Option<f64>]) -> Series {
+        Series {
+            side,
+            status: status.into(),
+            values: values.to_vec(),
+        }
+    }
+
+    #[test]
+    fn columns_cover_held_codes_and_filter_groups() {
+        let q = query(
+            r#"{"cpCode": 1, "queryType": "timeseries", "groupBy": "class", "statusFilter": "5xx,404"}"#,
+        );
+        assert_eq!(
+            columns_for(&q, &[200, 404, 503]),
+            vec![
+                (Side::Edge, "4xx".to_string()),
+                (Side::Edge, "5xx".to_string()),
+                (Side::Origin, "4xx".to_string()),
+                (Side::Origin, "5xx".to_string()),
+            ]
+        );
+        let q = query(r#"{"cpCode": 1, "queryType": "timeseries", "side": "edge"}"#);
+        assert_eq!(
+            columns_for(&q, &[503, 99, 200]),
+            vec![
+                (Side::Edge, "99".to_string()),
+                (Side::Edge, "200".to_string()),
+                (Side::Edge, "503".to_string()),
+            ]
+        );
+        let q = query(r#"{"cpCode": 1, "queryType": "timeseries", "groupBy": "total"}"#);
+        assert_eq!(
+            columns_for(&q, &[200]),
+            vec![(Side::Edge, "total".into()), (Side::Origin, "total".into())]
+        );
+    }
+
+    #[test]
+    fn widen_fills_zeros_in_samples_and_nulls_in_gaps() {
+        let t = |s| chrono::DateTime::from_timestamp(s, 0).unwrap();
+        let set = SeriesSet {
+            times: vec![t(1), t(2), t(3)],
+            series: vec![series(Side::Edge, "503", &[Some(5.0), None, Some(1.0)])],
+        };
+        let mut columns = vec![(Side::Edge, "200".to_string())];
+        assert!(merge_columns(&mut columns, &set));
+        assert!(!merge_columns(&mut columns, &set));
+        let wide = widen(set, &columns, &[true, false, true]);
+        assert_eq!(wide.times.len(), 3);
+        assert_eq!(
+            wide.series,
+            vec![
+                series(Side::Edge, "200", &[Some(0.0), None, Some(0.0)]),
+                series(Side::Edge, "503", &[Some(5.0), None, Some(1.0)]),
+            ]
+        );
+    }
+}
