@@ -33,6 +33,9 @@ module.exports = {
   setupFilesAfterEnv: ['<rootDir>/jest-setup.ts'],
   testEnvironment: 'jest-environment-jsdom',
   testMatch: ['<rootDir>/src/**/*.test.{ts,tsx}'],
+  // Grafana's UI components render slowly in jsdom; on a loaded 2-core machine the 5 s default
+  // times out interaction-heavy editor tests that pass alone.
+  testTimeout: 30000,
   transform: {
     '^.+\\.(m?js|jsx|ts|tsx)$': [
       '@swc/jest',
