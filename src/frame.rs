@@ -114,10 +114,16 @@ impl Values {
     /// Bytes this column takes in an Arrow IPC body (data, offsets, validity), to size the
     /// output buffer once instead of growing it.
     fn size_hint(&self) -> usize {
-        let validity = if self.nullable() { self.len() / 8 + 8 } else { 0 };
+        let validity = if self.nullable() {
+            self.len() / 8 + 8
+        } else {
+            0
+        };
         let data = match self {
             Values::Str(v) => 4 * (v.len() + 1) + v.iter().map(String::len).sum::<usize>(),
-            Values::OptStr(v) => 4 * (v.len() + 1) + v.iter().flatten().map(String::len).sum::<usize>(),
+            Values::OptStr(v) => {
+                4 * (v.len() + 1) + v.iter().flatten().map(String::len).sum::<usize>()
+            }
             _ => 8 * self.len(),
         };
         data + validity + 128
@@ -293,7 +299,13 @@ impl Frame {
         )
         .map_err(arrow_err)?;
 
-        let mut buf = Vec::with_capacity(2048 + self.fields.iter().map(|f| f.values.size_hint()).sum::<usize>());
+        let mut buf = Vec::with_capacity(
+            2048 + self
+                .fields
+                .iter()
+                .map(|f| f.values.size_hint())
+                .sum::<usize>(),
+        );
         {
             let mut writer =
                 arrow_ipc::writer::FileWriter::try_new(&mut buf, &schema).map_err(arrow_err)?;
