@@ -352,6 +352,7 @@ struct Memory {
     hwm_kib: u64,
     /// Heap and other private memory (VmRSS = RssAnon + RssFile + RssShmem).
     anon_kib: u64,
+    threads: u64,
 }
 
 impl Memory {
@@ -370,6 +371,7 @@ impl Memory {
             rss_kib: field("VmRSS:"),
             hwm_kib: field("VmHWM:"),
             anon_kib: field("RssAnon:"),
+            threads: field("Threads:"),
         })
     }
 }
@@ -1108,7 +1110,8 @@ async fn memory(cfg: &Config, work: &Path, sim: &Simulator, report: &mut Report)
     }
     let queries_time = started.elapsed();
     let after_queries = Memory::of(plugin.pid())?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // tokio ends idle blocking-pool threads (and their stacks) after 10 s.
+    tokio::time::sleep(Duration::from_secs(15)).await;
     let settled = Memory::of(plugin.pid())?;
     let upstream_calls = sim.calls() - calls_before;
     let complaints = plugin.complaints();
@@ -1142,20 +1145,21 @@ async fn memory(cfg: &Config, work: &Path, sim: &Simulator, report: &mut Report)
     );
     let _ = writeln!(
         s,
-        "| plugin process | VmRSS | of which RssAnon | VmHWM (peak) |"
+        "| plugin process | VmRSS | of which RssAnon | VmHWM (peak) | threads |"
     );
-    let _ = writeln!(s, "|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|");
     for (when, m) in [
         ("started, before any request".to_string(), at_start),
         (format!("after the {} queries", cfg.targets), after_queries),
-        ("5 s later".to_string(), settled),
+        ("15 s later".to_string(), settled),
     ] {
         let _ = writeln!(
             s,
-            "| {when} | {} | {} | {} |",
+            "| {when} | {} | {} | {} | {} |",
             mib(m.rss_kib),
             mib(m.anon_kib),
-            mib(m.hwm_kib)
+            mib(m.hwm_kib),
+            m.threads
         );
     }
     let _ = writeln!(
