@@ -591,14 +591,19 @@ async fn frames_equal_what_the_simulator_served() {
     .map(|l| l.as_ref().map_or(0, Vec::len))
     .sum();
     assert_eq!(top.rows(), served_ips);
-    let first_error = served
-        .top_edge_ips_with_error
-        .as_ref()
-        .and_then(|l| l.first())
-        .expect("error IPs");
+    // Rows come list by list (error, errorFromOrigin, success, successFromOrigin), as served.
+    let first_served = [
+        &served.top_edge_ips_with_error,
+        &served.top_edge_ips_with_error_from_origin,
+        &served.top_edge_ips_with_success,
+        &served.top_edge_ips_with_success_from_origin,
+    ]
+    .into_iter()
+    .find_map(|l| l.as_ref().and_then(|l| l.first()))
+    .expect("the simulator serves top IPs");
     assert_eq!(
         top.strings("edgeIp")[0].as_deref(),
-        Some(first_error.edge_ip.as_str())
+        Some(first_served.edge_ip.as_str())
     );
-    assert_eq!(top.ints("hits")[0], first_error.hits.map(|h| h as i64));
+    assert_eq!(top.ints("hits")[0], first_served.hits.map(|h| h as i64));
 }
