@@ -54,6 +54,9 @@ pub enum HistoryError {
     Write(String),
 }
 
+/// History tasks (reads and writes) running at once; more wait their turn.
+const CONCURRENT_TASKS: usize = 4;
+
 /// Read connections kept open; more concurrent readers open (and close) their own.
 const READER_POOL: usize = 2;
 
@@ -63,6 +66,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// (uid, target key) -> row id of `targets`; ids never change once created.
     ids: Mutex<HashMap<(String, String), i64>>,
+    /// Bounds the history work running at once: a dashboard opening with a hundred targets
+    /// would otherwise start a blocking thread, a connection and its cache for each.
+    permits: tokio::sync::Semaphore,
 }
 
 /// The history database. Cheap to clone; clones share the connections.
@@ -127,6 +133,7 @@ impl History {
                 path,
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
+                permits: tokio::sync::Semaphore::new(CONCURRENT_TASKS),
                 ids: Mutex::new(HashMap::new()),
             }),
         })
@@ -218,6 +225,12 @@ impl History {
         &self,
         f: impl FnOnce(History) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<T, HistoryError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HistoryError::Sqlite("the history is closed".into()))?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || f(this))
             .await
