@@ -51,18 +51,20 @@ fn groups_of(
     if group_by == GroupBy::Total {
         return vec![TOTAL.to_string()];
     }
-    let mut groups: BTreeSet<String> = filter.explicit_groups(group_by).into_iter().collect();
+    // Distinct codes first: naming a group per code per sample allocates once per value.
+    let mut codes: BTreeSet<u16> = BTreeSet::new();
     for p in points {
         if let Some(s) = &p.sample {
-            groups.extend(
-                s.side(side)
-                    .codes
-                    .iter()
-                    .filter(|c| filter.matches(c.http_status))
-                    .map(|c| status_group(c.http_status, group_by)),
-            );
+            codes.extend(s.side(side).codes.iter().map(|c| c.http_status));
         }
     }
+    let mut groups: BTreeSet<String> = filter.explicit_groups(group_by).into_iter().collect();
+    groups.extend(
+        codes
+            .into_iter()
+            .filter(|c| filter.matches(*c))
+            .map(|c| status_group(c, group_by)),
+    );
     let mut groups: Vec<String> = groups.into_iter().collect();
     // "99" < "404" < "503" and "2xx" < "5xx": shorter first, then by text.
     groups.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
@@ -77,6 +79,56 @@ fn total_value(sample: &Sample, side: Side, metric: Metric) -> f64 {
         Metric::Hits => stats.hits.unwrap_or(0) as f64,
         Metric::Errors => stats.errors.unwrap_or(0) as f64,
         Metric::FailurePercentage | Metric::Percentage => stats.failure_percentage.unwrap_or(0.0),
+    }
+}
+
+/// The column of each (side, status code): a direct table for HTTP codes (one lookup per
+/// value of a week at full resolution must not hash), a map for anything else.
+#[derive(Default)]
+struct ColumnTable {
+    direct: [Vec<Option<Option<usize>>>; 2],
+    other: HashMap<(Side, u16), Option<usize>>,
+}
+
+impl ColumnTable {
+    const DIRECT: usize = 1000;
+
+    fn slot(side: Side) -> usize {
+        match side {
+            Side::Edge => 0,
+            Side::Origin => 1,
+        }
+    }
+
+    fn get_or_insert_with(
+        &mut self,
+        side: Side,
+        code: u16,
+        column: impl FnOnce() -> Option<usize>,
+    ) {
+        if usize::from(code) < Self::DIRECT {
+            let table = &mut self.direct[Self::slot(side)];
+            if table.is_empty() {
+                table.resize(Self::DIRECT, None);
+            }
+            if table[usize::from(code)].is_none() {
+                table[usize::from(code)] = Some(column());
+            }
+        } else {
+            self.other.entry((side, code)).or_insert_with(column);
+        }
+    }
+
+    fn get(&self, side: Side, code: u16) -> Option<usize> {
+        if usize::from(code) < Self::DIRECT {
+            self.direct[Self::slot(side)]
+                .get(usize::from(code))
+                .copied()
+                .flatten()
+                .flatten()
+        } else {
+            self.other.get(&(side, code)).copied().flatten()
+        }
     }
 }
 
@@ -123,12 +175,12 @@ pub fn build_series(
 
     // The column of each (side, status code) seen, worked out once: naming the group of every
     // code of every sample for every column made a week at full resolution cost tens of ms.
-    let mut column_of: HashMap<(Side, u16), Option<usize>> = HashMap::new();
+    let mut column_of = ColumnTable::default();
     if group_by != GroupBy::Total {
         for s in pts.iter().filter_map(|p| p.sample.as_ref()) {
             for &side in &sides {
                 for c in &s.side(side).codes {
-                    column_of.entry((side, c.http_status)).or_insert_with(|| {
+                    column_of.get_or_insert_with(side, c.http_status, || {
                         if !filter.matches(c.http_status) {
                             return None;
                         }
@@ -154,8 +206,8 @@ pub fn build_series(
         let mut row = vec![Some(0.0); columns.len()];
         for &side in &sides {
             for c in &s.side(side).codes {
-                if let Some(Some(i)) = column_of.get(&(side, c.http_status)) {
-                    if let Some(v) = row[*i].as_mut() {
+                if let Some(i) = column_of.get(side, c.http_status) {
+                    if let Some(v) = row[i].as_mut() {
                         *v += match metric {
                             Metric::Hits | Metric::Errors => c.hits as f64,
                             Metric::Percentage | Metric::FailurePercentage => c.percentage,

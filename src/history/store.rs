@@ -215,8 +215,12 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredRow, String>> {
             error: Some((kind.unwrap_or_default(), message.unwrap_or_default())),
         }));
     }
-    let blob: Option<Vec<u8>> = r.get(8)?;
-    let Some((edge_codes, origin_codes)) = codec::decode(blob.as_deref().unwrap_or(&[1])) else {
+    // Borrowed, not copied: a week-long range decodes thousands of these.
+    let blob = match r.get_ref(8)? {
+        rusqlite::types::ValueRef::Blob(b) => b,
+        _ => &[1][..],
+    };
+    let Some((edge_codes, origin_codes)) = codec::decode(blob) else {
         return Ok(Err(format!(
             "the status codes stored for {at} cannot be read"
         )));
