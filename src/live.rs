@@ -413,17 +413,10 @@ pub fn widen(mut set: SeriesSet, columns: &[Column], succeeded: &[bool]) -> Seri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::QueryContext;
     use crate::target::{Delivery, Subject};
 
     fn query(json: &str) -> Query {
-        let ctx = QueryContext {
-            from_ms: 0,
-            to_ms: 1,
-            interval_ms: 1000,
-            max_data_points: 100,
-        };
-        Query::parse("A", json.as_bytes(), "", ctx, None).unwrap()
+        crate::query::for_test(json, "")
     }
 
     #[test]

@@ -480,6 +480,18 @@ fn target_message(e: TargetError) -> String {
     }
 }
 
+/// A query from JSON for unit tests, with a fixed one-second context.
+#[cfg(test)]
+pub(crate) fn for_test(json: &str, query_type: &str) -> Query {
+    let ctx = QueryContext {
+        from_ms: 0,
+        to_ms: 1,
+        interval_ms: 1000,
+        max_data_points: 100,
+    };
+    Query::parse("A", json.as_bytes(), query_type, ctx, None).expect("test query parses")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,48 +8,21 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use common::{context, frames, Plugin};
-use estats::simulator::{Fault, Simulator, SimulatorConfig};
+use common::{frames, simulator, Plugin};
+use estats::simulator::{Fault, Simulator};
 use grafana_plugin_sdk::pluginv2::{CollectMetricsRequest, PluginContext};
 use prometheus_parse::{Scrape, Value as PromValue};
 use serde_json::{json, Value};
 
-const CLIENT_TOKEN: &str = "akab-clienttoken-METRICSCT-0002";
-const CLIENT_SECRET: &str = "bWV0cmljcy1zZWNyZXQtTUVUUklDU1NFQ1JFVA==";
-const ACCESS_TOKEN: &str = "akab-accesstoken-METRICSAT-0002";
-
-async fn simulator() -> Simulator {
-    let mut config = SimulatorConfig::default();
-    config.credentials.client_token = estats::edgegrid::Secret::new(CLIENT_TOKEN);
-    config.credentials.client_secret = estats::edgegrid::Secret::new(CLIENT_SECRET);
-    config.credentials.access_token = estats::edgegrid::Secret::new(ACCESS_TOKEN);
-    config.rate_limit_per_minute = 1000;
-    Simulator::start(([127, 0, 0, 1], 0).into(), config)
-        .await
-        .expect("simulator starts")
-}
-
+/// The suite's data source, polling slowly enough that no poll replaces the sample a query
+/// fetched while a test runs.
 fn ds(uid: &str, sim: &Simulator, extra: Value) -> PluginContext {
-    let mut json_data = json!({
-        "host": sim.base_url().as_str().trim_end_matches('/'),
-        // Long enough that no poll replaces the sample a query fetched while the test runs.
-        "pollIntervalSeconds": 60,
-        "requestTimeoutSeconds": 2,
-        "rateLimitPerMinute": 600,
-    });
-    json_data
+    let mut settings = json!({"pollIntervalSeconds": 60});
+    settings
         .as_object_mut()
         .unwrap()
         .extend(extra.as_object().cloned().unwrap_or_default());
-    context(
-        uid,
-        json_data,
-        &[
-            ("clientToken", CLIENT_TOKEN),
-            ("clientSecret", CLIENT_SECRET),
-            ("accessToken", ACCESS_TOKEN),
-        ],
-    )
+    common::ds(uid, sim, settings)
 }
 
 async fn collect(plugin: &Plugin, ctx: &PluginContext) -> String {
@@ -235,16 +208,9 @@ fn check_text_format(text: &str) {
 }
 
 fn assert_no_secret(text: &str) {
-    for secret in [
-        CLIENT_TOKEN,
-        CLIENT_SECRET,
-        ACCESS_TOKEN,
-        "signature=",
-        "EG1-HMAC-SHA256",
-        "client_token",
-        "access_token",
-    ] {
-        assert!(!text.contains(secret), "{secret:?} leaked into the metrics");
+    common::assert_no_secret(text);
+    for word in ["client_token", "access_token"] {
+        assert!(!text.contains(word), "{word:?} appears in the metrics");
     }
 }
 

@@ -82,16 +82,9 @@ pub fn for_alerting(query: &Query, frames: Vec<Frame>) -> Result<Vec<Frame>, Que
 mod tests {
     use super::*;
     use crate::handlers::{distribution, golden, summary, top_ips};
-    use crate::query::QueryContext;
 
     fn query(json: &str) -> Query {
-        let ctx = QueryContext {
-            from_ms: 0,
-            to_ms: 1,
-            interval_ms: 1000,
-            max_data_points: 100,
-        };
-        Query::parse("A", json.as_bytes(), "", ctx, None).unwrap()
+        crate::query::for_test(json, "")
     }
 
     fn names(frames: &[Frame]) -> Vec<&str> {

@@ -92,16 +92,9 @@ pub fn frame(query: &Query, sample: &Sample, stale: Option<&str>) -> Frame {
 mod tests {
     use super::*;
     use crate::handlers::golden;
-    use crate::query::QueryContext;
 
     fn query(json: &str) -> Query {
-        let ctx = QueryContext {
-            from_ms: 0,
-            to_ms: 1,
-            interval_ms: 1000,
-            max_data_points: 100,
-        };
-        Query::parse("A", json.as_bytes(), "topIps", ctx, None).unwrap()
+        crate::query::for_test(json, "topIps")
     }
 
     #[test]
