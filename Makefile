@@ -3,7 +3,7 @@
 #   make test    every check CI runs: rustfmt, clippy, Rust unit+integration tests, frontend
 #                typecheck, lint, jest and build
 #   make dist    dist/: plugin.json, module.js, img/, and the static executable
-#   make bench   the benchmarks (numbers, not pass/fail)
+#   make bench   the benchmarks (numbers, not pass/fail; bench/run.sh installs Prometheus)
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -53,6 +53,7 @@ dist-frontend: frontend-deps
 
 bench:
 	$(CARGO) bench --locked --bench core
+	bench/run.sh
 
 clean:
 	$(CARGO) clean
