@@ -28,6 +28,14 @@ async fn samples_held(
         .unwrap_or(0)
 }
 
+/// The first request of a data source starts its watched pollers; this one also fetches.
+async fn start_polling(plugin: &Plugin, ctx: &grafana_plugin_sdk::pluginv2::PluginContext) {
+    let r = plugin
+        .query_one(ctx, json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.error);
+}
+
 /// Waits (bounded) until the target has at least `n` samples in history.
 async fn wait_for_samples(
     plugin: &Plugin,
@@ -103,14 +111,7 @@ async fn history_draws_failed_polls_as_gaps_not_zeros() {
     let plugin = Plugin::start().await;
     let ctx = ds("gaps", &sim, watched());
     let start = chrono::Utc::now().timestamp_millis() - 1_000;
-    // The first request starts the watched poller.
-    assert_eq!(
-        plugin
-            .query_one(&ctx, json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"}))
-            .await
-            .status,
-        200
-    );
+    start_polling(&plugin, &ctx).await;
     wait_for_samples(&plugin, &ctx, 3).await;
     // Fail the next polls (each poll may retry: fail enough calls for at least one failed poll).
     sim.faults().set(Fault::Status(503), Some(6));
@@ -175,13 +176,7 @@ async fn sigkill_loses_no_committed_sample() {
     };
     let ctx = ds("kill9", &sim, extra);
     let mut plugin = Plugin::start().await;
-    assert_eq!(
-        plugin
-            .query_one(&ctx, json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"}))
-            .await
-            .status,
-        200
-    );
+    start_polling(&plugin, &ctx).await;
     let before = wait_for_samples(&plugin, &ctx, 4).await;
     assert!(before >= 4, "polling stored samples ({before})");
     // SIGKILL while the poller keeps writing every second.
@@ -202,13 +197,7 @@ async fn sigkill_loses_no_committed_sample() {
 
     // A new process continues the same file.
     let plugin = Plugin::start().await;
-    assert_eq!(
-        plugin
-            .query_one(&ctx, json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"}))
-            .await
-            .status,
-        200
-    );
+    start_polling(&plugin, &ctx).await;
     let after = wait_for_samples(&plugin, &ctx, on_disk + 2).await;
     assert!(
         after >= on_disk + 2,
@@ -222,13 +211,7 @@ async fn settings_change_keeps_history_and_data_sources_stay_apart() {
     let plugin = Plugin::start().await;
     let start = chrono::Utc::now().timestamp_millis() - 1_000;
     let ctx = ds("keep", &sim, watched());
-    assert_eq!(
-        plugin
-            .query_one(&ctx, json!({"cpCode": 1209788, "delivery": "STANDARD_TLS"}))
-            .await
-            .status,
-        200
-    );
+    start_polling(&plugin, &ctx).await;
     let before = wait_for_samples(&plugin, &ctx, 3).await;
 
     // Grafana sends new settings with a new lastUpdatedMS: a new client and pollers, same history.
