@@ -607,3 +607,22 @@ async fn frames_equal_what_the_simulator_served() {
     );
     assert_eq!(top.ints("hits")[0], first_served.hits.map(|h| h as i64));
 }
+
+/// The wrong delivery network gives an empty SUCCESS upstream; the panel says why it is empty.
+#[tokio::test]
+async fn an_empty_answer_carries_a_delivery_hint() {
+    let sim = simulator().await;
+    let plugin = Plugin::start().await;
+    let ctx = ds("q-empty", &sim, json!({}));
+    // The simulator's CP codes ending in 7 have no ENHANCED_TLS traffic.
+    let r = plugin
+        .query_one(&ctx, json!({"cpCode": 1209787, "delivery": "ENHANCED_TLS"}))
+        .await;
+    let f = &frames(&r)[0];
+    assert_eq!(f.rows(), 0);
+    let notices = f.meta()["notices"].to_string();
+    assert!(
+        notices.contains("no traffic") && notices.contains("ENHANCED_TLS"),
+        "{notices}"
+    );
+}

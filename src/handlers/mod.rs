@@ -42,6 +42,28 @@ impl From<UpstreamError> for QueryFailure {
     }
 }
 
+/// eStats answers SUCCESS with nothing in it when asked about a delivery network the target does
+/// not use; an empty panel should say so rather than look like a quiet CDN.
+fn no_traffic_hint(query: &Query, sample: &Sample) -> Option<String> {
+    let quiet = query.side.sides().iter().all(|&side| {
+        let stats = sample.side(side);
+        stats.codes.is_empty() && stats.hits.unwrap_or(0) == 0
+    });
+    if !quiet {
+        return None;
+    }
+    let network = match query.target.delivery {
+        Some(d) => format!(
+            "on {d}: if it serves traffic, it is probably on the other delivery network (set delivery to the other one, or leave it empty so Akamai picks)"
+        ),
+        None => "in the sampled nine seconds: check the CP code or URL".to_string(),
+    };
+    Some(format!(
+        "eStats reported no traffic for {} {network}",
+        query.target.label()
+    ))
+}
+
 /// Finishes a frame built from the latest sample: when and for what it was sampled, and a
 /// warning notice when the sample is older than the poll interval.
 fn latest_sample_meta(
@@ -60,7 +82,37 @@ fn latest_sample_meta(
             text: reason.to_string(),
         });
     }
+    if let Some(text) = no_traffic_hint(query, sample) {
+        frame.meta.notices.push(Notice {
+            severity: Severity::Info,
+            text,
+        });
+    }
     frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_answer_says_which_delivery_network_was_asked() {
+        let q = crate::query::for_test(r#"{"cpCode": 1209787, "delivery": "ENHANCED_TLS"}"#, "");
+        let mut sample = golden::example_sample();
+        sample.edge = Default::default();
+        sample.origin = Default::default();
+        let frame = distribution::frame(&q, &sample, None);
+        let notice = &frame.meta.notices[0];
+        assert_eq!(notice.severity, Severity::Info);
+        assert!(
+            notice.text.contains("no traffic") && notice.text.contains("ENHANCED_TLS"),
+            "{}",
+            notice.text
+        );
+
+        let busy = distribution::frame(&q, &golden::example_sample(), None);
+        assert!(busy.meta.notices.is_empty());
+    }
 }
 
 #[cfg(test)]
