@@ -91,8 +91,21 @@ pub mod codec {
         if version != VERSION {
             return None;
         }
+        // Counting first sizes both lists exactly: growing them code by code cost a week-long
+        // range read tens of thousands of reallocations.
+        let (mut edge_len, mut origin_len, mut pos) = (0, 0, 1);
+        while pos < buf.len() {
+            let key = get(buf, &mut pos)?;
+            get(buf, &mut pos)?;
+            get(buf, &mut pos)?;
+            if key & 1 == 0 {
+                edge_len += 1;
+            } else {
+                origin_len += 1;
+            }
+        }
         let mut pos = 1;
-        let (mut edge, mut origin) = (Vec::new(), Vec::new());
+        let (mut edge, mut origin) = (Vec::with_capacity(edge_len), Vec::with_capacity(origin_len));
         while pos < buf.len() {
             let key = get(buf, &mut pos)?;
             let hits = get(buf, &mut pos)?;
