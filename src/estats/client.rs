@@ -749,6 +749,17 @@ mod tests {
         Client::new(sim.base_url(), demo_credentials(), None, TIMEOUT).unwrap()
     }
 
+    /// A client for a test server of its own at `addr`.
+    fn client_at(addr: impl std::fmt::Display) -> Client {
+        Client::new(
+            Url::parse(&format!("http://{addr}")).unwrap(),
+            demo_credentials(),
+            None,
+            TIMEOUT,
+        )
+        .unwrap()
+    }
+
     fn cp(code: u64, delivery: Option<Delivery>) -> Target {
         Target::cp_code(code, delivery)
     }
@@ -1086,13 +1097,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let client = Client::new(
-            Url::parse(&format!("http://{addr}")).unwrap(),
-            demo_credentials(),
-            None,
-            TIMEOUT,
-        )
-        .unwrap();
+        let client = client_at(addr);
         let err = client.estats(&cp(1, None)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
         assert!(err.to_string().contains(&addr.to_string()));
@@ -1166,25 +1171,13 @@ mod tests {
             )
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let client = Client::new(
-            Url::parse(&format!("http://{addr}")).unwrap(),
-            demo_credentials(),
-            None,
-            TIMEOUT,
-        )
-        .unwrap();
+        let client = client_at(addr);
         let err = client.estats(&cp(1, None)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidResponse);
         assert!(err.to_string().contains("more than 3"), "{err}");
 
         let away = redirector("https://evil.example.com".into(), 308).await;
-        let client = Client::new(
-            Url::parse(&format!("http://{away}")).unwrap(),
-            demo_credentials(),
-            None,
-            TIMEOUT,
-        )
-        .unwrap();
+        let client = client_at(away);
         let err = client.estats(&cp(1, None)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidResponse);
         assert!(err.to_string().contains("evil.example.com"), "{err}");

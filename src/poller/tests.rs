@@ -51,6 +51,14 @@ fn setup_with(
     }
 }
 
+/// A 10 s, 1000/min monitor on tokio's clock whose fetches the test scripts.
+fn scripted(watch: Vec<Target>) -> (Setup, Arc<FakeFetch>) {
+    let clock = Clock::following_tokio();
+    let fake = Arc::new(FakeFetch::ok(clock.clone()));
+    let s = setup_with("ds", 10, 1000, watch, Some(fake.clone()), None, Some(clock));
+    (s, fake)
+}
+
 fn setup(interval_s: u64, rate: u32, watch: Vec<Target>) -> Setup {
     setup_with("ds", interval_s, rate, watch, None, None, None)
 }
@@ -164,17 +172,7 @@ async fn watched_targets_fire_spread_over_the_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn a_poll_failure_is_a_gap_not_a_zero() {
-    let clock = Clock::following_tokio();
-    let fake = Arc::new(FakeFetch::ok(clock.clone()));
-    let s = setup_with(
-        "ds",
-        10,
-        1000,
-        vec![target(1)],
-        Some(fake.clone()),
-        None,
-        Some(clock),
-    );
+    let (s, fake) = scripted(vec![target(1)]);
     let start = s.clock.now();
     // The three attempts of the second poll fail.
     fake.push(Ok(fetched(start, &[(200, 90), (503, 10)])));
@@ -211,17 +209,7 @@ async fn a_poll_failure_is_a_gap_not_a_zero() {
 
 #[tokio::test(start_paused = true)]
 async fn an_old_sample_is_served_stale_when_the_fetch_fails() {
-    let clock = Clock::following_tokio();
-    let fake = Arc::new(FakeFetch::ok(clock.clone()));
-    let s = setup_with(
-        "ds",
-        10,
-        1000,
-        vec![],
-        Some(fake.clone()),
-        None,
-        Some(clock),
-    );
+    let (s, fake) = scripted(vec![]);
     let first = s.monitor.latest(&target(1)).await.unwrap();
     s.monitor.shutdown(); // no poller: only the queries call
     tokio::time::sleep(Duration::from_secs(15)).await;
@@ -471,17 +459,7 @@ async fn targets_report_state() {
 
 #[tokio::test(start_paused = true)]
 async fn latest_cached_reads_memory_only_and_says_when_the_last_attempt_failed() {
-    let clock = Clock::following_tokio();
-    let fake = Arc::new(FakeFetch::ok(clock.clone()));
-    let s = setup_with(
-        "ds",
-        10,
-        1000,
-        vec![],
-        Some(fake.clone()),
-        None,
-        Some(clock),
-    );
+    let (s, fake) = scripted(vec![]);
     assert!(s.monitor.latest_cached(&target(1)).is_none());
     assert_eq!(s.fake.count(), 0, "no upstream call for a cached read");
     let first = s.monitor.latest(&target(1)).await.unwrap();
@@ -518,17 +496,7 @@ async fn keep_polling_starts_a_poller_without_fetching_and_holds_off_idling() {
 
 #[tokio::test(start_paused = true)]
 async fn subscribers_get_each_stored_sample_once_and_no_failed_poll() {
-    let clock = Clock::following_tokio();
-    let fake = Arc::new(FakeFetch::ok(clock.clone()));
-    let s = setup_with(
-        "ds",
-        10,
-        1000,
-        vec![target(1)],
-        Some(fake.clone()),
-        None,
-        Some(clock),
-    );
+    let (s, fake) = scripted(vec![target(1)]);
     let mut rx = s.monitor.subscribe();
     // The second poll fails (all three attempts).
     fake.push(Ok(fetched(s.clock.now(), &[(200, 1)])));
