@@ -37,15 +37,16 @@ use crate::upstream::{BudgetState, Upstream};
 #[derive(Debug, Clone)]
 pub enum Clock {
     System,
-    FollowTokio { wall: DateTime<Utc>, at: Instant },
+    #[cfg(test)]
+    FollowTokio {
+        wall: DateTime<Utc>,
+        at: Instant,
+    },
 }
 
 impl Clock {
-    pub fn system() -> Clock {
-        Clock::System
-    }
-
     /// A wall clock that starts now and advances with `tokio::time` (paused or not).
+    #[cfg(test)]
     pub fn following_tokio() -> Clock {
         Clock::FollowTokio {
             wall: Utc::now(),
@@ -56,6 +57,7 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),
+            #[cfg(test)]
             Clock::FollowTokio { wall, at } => {
                 *wall + chrono::Duration::from_std(at.elapsed()).unwrap_or_default()
             }
@@ -209,10 +211,10 @@ impl Monitor {
         upstream: Arc<Upstream>,
         history: History,
     ) -> Monitor {
-        Monitor::with_clock(uid, settings, upstream, history, Clock::system())
+        Monitor::with_clock(uid, settings, upstream, history, Clock::System)
     }
 
-    pub fn with_clock(
+    fn with_clock(
         uid: String,
         settings: MonitorSettings,
         upstream: Arc<Upstream>,
@@ -246,10 +248,6 @@ impl Monitor {
             _guard: Arc::new(Guard(Arc::downgrade(&inner))),
             inner,
         }
-    }
-
-    pub fn uid(&self) -> &str {
-        &self.inner.uid
     }
 
     pub fn settings(&self) -> &MonitorSettings {

@@ -137,10 +137,6 @@ impl Budget {
         }
     }
 
-    pub fn limit(&self) -> u32 {
-        self.limit
-    }
-
     /// Drops freed slots and an expired pause.
     fn purge(st: &mut State, now: Instant) {
         st.slots.retain(|s| s.frees_at().is_none_or(|t| t > now));

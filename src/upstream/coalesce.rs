@@ -73,6 +73,7 @@ where
     }
 
     /// Flights airborne now.
+    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.flights.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

@@ -127,6 +127,7 @@ impl Upstream {
         }
     }
 
+    #[cfg(test)]
     pub fn config(&self) -> &UpstreamConfig {
         &self.inner.config
     }
