@@ -161,7 +161,7 @@ impl UpstreamError {
     pub fn budget_exhausted(reason: &str) -> UpstreamError {
         let mut e = Self::new(
             ErrorKind::RateLimited,
-            format!("Akamai's rate limit was reached ({reason}). The plugin slows down by itself; lower rateLimitPerMinute or the number of watched targets if it persists"),
+            format!("{reason}. The plugin keeps this data source within rateLimitPerMinute by itself; raise pollIntervalSeconds or watch fewer targets if it persists"),
         );
         e.rate_limit = Some(RateLimitHeaders::default());
         e
