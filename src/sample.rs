@@ -74,7 +74,8 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// Builds a sample from an answer whose `executionStatus` was already checked.
+    /// Builds a sample from an answer that [`crate::estats::decode`] has checked (SUCCESS,
+    /// complete, plausible): nothing here guesses a missing value.
     pub fn from_response(sampled_at: DateTime<Utc>, response: &EstatsResponse) -> Sample {
         let data = response.result.clone().unwrap_or_default();
         let sorted = |codes: Option<Vec<StatusCodeCount>>| {

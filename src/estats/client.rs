@@ -752,8 +752,8 @@ mod tests {
             let err = client.estats(&target).await.unwrap_err();
             assert_eq!(err.kind(), kind, "{fault:?} gave {err}");
             assert_clean(&err);
-            if err.kind() == ErrorKind::Server {
-                assert_eq!(Fault::Status(err.status().unwrap()), fault);
+            if let Fault::Status(code) = fault {
+                assert!(err.to_string().contains(&code.to_string()), "{err}");
             }
             // The fault was for one call only.
             client.estats(&target).await.unwrap();

@@ -1,4 +1,4 @@
-//! Typed upstream errors, modelled on reqwest's `Error`: one struct with a [`ErrorKind`] the code
+//! Typed upstream errors, modelled on reqwest's `Error`: one struct with an [`ErrorKind`] the code
 //! matches on, a message a user can act on, and the rate-limit headers of a 429. Messages say
 //! what happened and what to do; they never contain a credential, a signature or an
 //! Authorization header (see [`UpstreamError::new`]).
@@ -74,8 +74,6 @@ impl RateLimitHeaders {
 pub struct UpstreamError {
     kind: ErrorKind,
     message: String,
-    /// The upstream's HTTP status, when the failure is an HTTP answer.
-    status: Option<u16>,
     /// The headers of a 429 (empty for a client-side budget refusal).
     rate_limit: Option<RateLimitHeaders>,
 }
@@ -90,7 +88,6 @@ impl fmt::Debug for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpstreamError")
             .field("kind", &self.kind)
-            .field("status", &self.status)
             .field("message", &self.message)
             .finish_non_exhaustive()
     }
@@ -107,14 +104,8 @@ impl UpstreamError {
         UpstreamError {
             kind,
             message: scrub_authorization(&message),
-            status: None,
             rate_limit: None,
         }
-    }
-
-    fn with_status(mut self, status: u16) -> UpstreamError {
-        self.status = Some(status);
-        self
     }
 
     pub fn connect(host: &str, reason: &str) -> UpstreamError {
@@ -135,15 +126,15 @@ impl UpstreamError {
     }
 
     pub fn auth(detail: &str) -> UpstreamError {
-        Self::new(ErrorKind::Auth, format!("Akamai rejected the credentials (401 {detail}). Check client_token, client_secret and access_token; an inactive or deleted API client must be re-activated in Identity and Access Management")).with_status(401)
+        Self::new(ErrorKind::Auth, format!("Akamai rejected the credentials (401 {detail}). Check client_token, client_secret and access_token; an inactive or deleted API client must be re-activated in Identity and Access Management"))
     }
 
     pub fn forbidden(detail: &str) -> UpstreamError {
-        Self::new(ErrorKind::Forbidden, format!("the API client may not use Edge Diagnostics (403 {detail}). Grant the API client READ-WRITE access to the Edge Diagnostics API, and check accountSwitchKey")).with_status(403)
+        Self::new(ErrorKind::Forbidden, format!("the API client may not use Edge Diagnostics (403 {detail}). Grant the API client READ-WRITE access to the Edge Diagnostics API, and check accountSwitchKey"))
     }
 
     pub fn clock_skew(detail: &str) -> UpstreamError {
-        Self::new(ErrorKind::ClockSkew, format!("Akamai rejected the request time (400 {detail}). This server's clock is off by more than 30 s: synchronise it with NTP")).with_status(400)
+        Self::new(ErrorKind::ClockSkew, format!("Akamai rejected the request time (400 {detail}). This server's clock is off by more than 30 s: synchronise it with NTP"))
     }
 
     /// A 429 from Akamai, with its headers.
@@ -152,7 +143,7 @@ impl UpstreamError {
             Some(next) => format!("; next request allowed at {}", next.to_rfc3339()),
             None => String::new(),
         };
-        let mut e = Self::new(ErrorKind::RateLimited, format!("Akamai's rate limit was reached (429 {detail}){hint}. The plugin slows down by itself; lower rateLimitPerMinute or the number of watched targets if it persists")).with_status(429);
+        let mut e = Self::new(ErrorKind::RateLimited, format!("Akamai's rate limit was reached (429 {detail}){hint}. The plugin slows down by itself; lower rateLimitPerMinute or the number of watched targets if it persists"));
         e.rate_limit = Some(headers);
         e
     }
@@ -168,11 +159,11 @@ impl UpstreamError {
     }
 
     pub fn bad_request(status: u16, detail: &str) -> UpstreamError {
-        Self::new(ErrorKind::BadRequest, format!("Akamai rejected the request ({status} {detail}). Check the CP code or URL and the delivery network")).with_status(status)
+        Self::new(ErrorKind::BadRequest, format!("Akamai rejected the request ({status} {detail}). Check the CP code or URL and the delivery network"))
     }
 
     pub fn not_found(detail: &str) -> UpstreamError {
-        Self::new(ErrorKind::NotFound, format!("Akamai answered 404 ({detail}). Check the host setting: it must be the EdgeGrid API host, not a website")).with_status(404)
+        Self::new(ErrorKind::NotFound, format!("Akamai answered 404 ({detail}). Check the host setting: it must be the EdgeGrid API host, not a website"))
     }
 
     pub fn server(status: u16, detail: &str) -> UpstreamError {
@@ -182,7 +173,6 @@ impl UpstreamError {
                 "Akamai failed to answer ({status} {detail}). This is on Akamai's side; the plugin retries"
             ),
         )
-        .with_status(status)
     }
 
     pub fn execution_failed(detail: &str) -> UpstreamError {
@@ -220,11 +210,6 @@ impl UpstreamError {
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
-    }
-
-    /// The upstream's HTTP status when the failure is an HTTP error answer.
-    pub fn status(&self) -> Option<u16> {
-        self.status
     }
 
     /// The rate-limit headers of a 429 (defaults when the plugin's own budget refused).
@@ -274,7 +259,6 @@ mod tests {
     fn kinds_statuses_and_messages() {
         let e = UpstreamError::server(503, "Service Unavailable");
         assert_eq!(e.kind(), ErrorKind::Server);
-        assert_eq!(e.status(), Some(503));
         assert_eq!(e.grafana_status(), 502);
         assert!(e.is_transient());
         assert!(e.to_string().contains("503 Service Unavailable"), "{e}");
