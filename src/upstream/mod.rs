@@ -509,6 +509,25 @@ mod tests {
         assert_eq!(fake.count(), 3);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_is_not_a_measurement_is_refused_and_not_retried() {
+        let (fake, up) = setup(40);
+        let mut no_rows = fetched(Utc::now(), &[(200, 90), (503, 10)]);
+        let result = no_rows.response.result.as_mut().unwrap();
+        result.edge_status_code_distribution = None;
+        fake.push(Ok(no_rows));
+        let err = up.estats(&target(1)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+        assert!(
+            err.to_string()
+                .contains("without edgeStatusCodeDistribution (edgeHits is 100)"),
+            "{err}"
+        );
+        assert_eq!(fake.count(), 1);
+        // The next call measures again.
+        assert!(up.estats(&target(1)).await.is_ok());
+    }
+
     fn limited(next_in: Option<i64>) -> UpstreamError {
         let date: chrono::DateTime<Utc> = "2030-05-05T10:00:00Z".parse().unwrap();
         UpstreamError::rate_limited(
