@@ -1,4 +1,4 @@
-//! The polling cache of one data source instance: a [`Monitor`] runs one poller per target key,
+//! The polling cache of one data source instance: a [`Monitor`] runs one poller per target,
 //! records every poll in the [`History`], keeps the latest sample of each target in memory and
 //! answers `distribution`/`summary`/`topIps` from it while it is fresh.
 //!
@@ -16,10 +16,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -36,15 +37,16 @@ use crate::upstream::{BudgetState, Upstream};
 #[derive(Debug, Clone)]
 pub enum Clock {
     System,
-    FollowTokio { wall: DateTime<Utc>, at: Instant },
+    #[cfg(test)]
+    FollowTokio {
+        wall: DateTime<Utc>,
+        at: Instant,
+    },
 }
 
 impl Clock {
-    pub fn system() -> Clock {
-        Clock::System
-    }
-
     /// A wall clock that starts now and advances with `tokio::time` (paused or not).
+    #[cfg(test)]
     pub fn following_tokio() -> Clock {
         Clock::FollowTokio {
             wall: Utc::now(),
@@ -55,6 +57,7 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),
+            #[cfg(test)]
             Clock::FollowTokio { wall, at } => {
                 *wall + chrono::Duration::from_std(at.elapsed()).unwrap_or_default()
             }
@@ -155,17 +158,13 @@ struct Inner {
     upstream: Arc<Upstream>,
     history: History,
     clock: Clock,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<Target, Entry>>,
     events: broadcast::Sender<(Target, Arc<Sample>)>,
     watch_started: AtomicBool,
     closed: AtomicBool,
     maintenance: Mutex<Option<JoinHandle<()>>>,
     next_phase: AtomicU32,
     epoch: Instant,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Ends the tasks when the last [`Monitor`] handle goes (tasks hold `Inner`, not this).
@@ -212,10 +211,10 @@ impl Monitor {
         upstream: Arc<Upstream>,
         history: History,
     ) -> Monitor {
-        Monitor::with_clock(uid, settings, upstream, history, Clock::system())
+        Monitor::with_clock(uid, settings, upstream, history, Clock::System)
     }
 
-    pub fn with_clock(
+    fn with_clock(
         uid: String,
         settings: MonitorSettings,
         upstream: Arc<Upstream>,
@@ -239,10 +238,10 @@ impl Monitor {
             settings,
         });
         {
-            let mut entries = lock(&inner.entries);
+            let mut entries = inner.entries.lock();
             for t in &inner.settings.watch {
                 let e = inner.new_entry(t, now);
-                entries.entry(t.key()).or_insert(e).watched = true;
+                entries.entry(t.clone()).or_insert(e).watched = true;
             }
         }
         Monitor {
@@ -251,20 +250,12 @@ impl Monitor {
         }
     }
 
-    pub fn uid(&self) -> &str {
-        &self.inner.uid
-    }
-
     pub fn settings(&self) -> &MonitorSettings {
         &self.inner.settings
     }
 
     pub fn history(&self) -> &History {
         &self.inner.history
-    }
-
-    pub fn upstream(&self) -> &Arc<Upstream> {
-        &self.inner.upstream
     }
 
     pub fn budget(&self) -> BudgetState {
@@ -308,17 +299,15 @@ impl Monitor {
         // A failure within the last interval is not retried for every panel refresh: the
         // poller tries again on its schedule.
         let recent_failure = {
-            let entries = lock(&inner.entries);
-            entries
-                .get(&target.key())
-                .and_then(|e| match &e.last_error {
-                    Some((at, err))
-                        if e.failing && (now - *at).to_std().unwrap_or_default() < interval =>
-                    {
-                        Some(err.clone())
-                    }
-                    _ => None,
-                })
+            let entries = inner.entries.lock();
+            entries.get(target).and_then(|e| match &e.last_error {
+                Some((at, err))
+                    if e.failing && (now - *at).to_std().unwrap_or_default() < interval =>
+                {
+                    Some(err.clone())
+                }
+                _ => None,
+            })
         };
         let error = match recent_failure {
             Some(e) => e,
@@ -382,11 +371,11 @@ impl Monitor {
     /// Every known target (watched, or queried since start), by key.
     pub fn targets(&self) -> Vec<TargetState> {
         let budget_left = self.inner.upstream.budget().tokens_left;
-        let entries = lock(&self.inner.entries);
+        let entries = self.inner.entries.lock();
         let mut out: Vec<TargetState> = entries
             .iter()
-            .map(|(key, e)| TargetState {
-                key: key.clone(),
+            .map(|(target, e)| TargetState {
+                key: target.key(),
                 target: TargetSpec::from(&e.target),
                 label: e.target.label(),
                 watched: e.watched,
@@ -407,8 +396,8 @@ impl Monitor {
     /// [`Monitor::latest`] it neither reads the history nor calls upstream, and does not count
     /// as a query of the target.
     pub fn latest_cached(&self, target: &Target) -> Option<Cached> {
-        let entries = lock(&self.inner.entries);
-        let e = entries.get(&target.key())?;
+        let entries = self.inner.entries.lock();
+        let e = entries.get(target)?;
         let sample = Arc::clone(e.latest.as_ref()?);
         let age = (self.inner.clock.now() - sample.sampled_at)
             .to_std()
@@ -480,8 +469,9 @@ impl Inner {
     fn touch(self: &Arc<Self>, target: &Target) {
         self.ensure_maintenance();
         let now = Instant::now();
-        lock(&self.entries)
-            .entry(target.key())
+        self.entries
+            .lock()
+            .entry(target.clone())
             .or_insert_with(|| self.new_entry(target, now))
             .last_queried = now;
         self.ensure_poller(target, true, now);
@@ -493,10 +483,9 @@ impl Inner {
         if self.closed.load(Ordering::SeqCst) || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
-        let key = target.key();
-        let mut entries = lock(&self.entries);
+        let mut entries = self.entries.lock();
         let entry = entries
-            .entry(key.clone())
+            .entry(target.clone())
             .or_insert_with(|| self.new_entry(target, now));
         if entry.polling() {
             return;
@@ -509,8 +498,9 @@ impl Inner {
         let first = self.next_slot(entry.phase, after);
         entry.next_poll = Some(self.wall(first));
         let inner = Arc::clone(self);
+        let target = target.clone();
         entry.task = Some(tokio::spawn(
-            async move { inner.poll_loop(key, first).await },
+            async move { inner.poll_loop(target, first).await },
         ));
     }
 
@@ -518,7 +508,7 @@ impl Inner {
         if self.closed.load(Ordering::SeqCst) || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
-        let mut slot = lock(&self.maintenance);
+        let mut slot = self.maintenance.lock();
         if slot.is_some() {
             return;
         }
@@ -543,7 +533,9 @@ impl Inner {
             Ok(0) => {}
             Ok(n) => {
                 tracing::debug!(uid = %self.uid, rows = n, "pruned history");
-                let targets: Vec<Target> = lock(&self.entries)
+                let targets: Vec<Target> = self
+                    .entries
+                    .lock()
                     .values()
                     .map(|e| e.target.clone())
                     .collect();
@@ -557,7 +549,7 @@ impl Inner {
 
     async fn refresh_count(&self, target: &Target) {
         if let Ok(n) = self.history.count(&self.uid, target).await {
-            if let Some(e) = lock(&self.entries).get_mut(&target.key()) {
+            if let Some(e) = self.entries.lock().get_mut(target) {
                 e.samples = n;
             }
         }
@@ -565,10 +557,9 @@ impl Inner {
 
     /// The latest sample in memory, or (once per target, after a start) from the history.
     async fn cached_latest(&self, target: &Target) -> Option<Arc<Sample>> {
-        let key = target.key();
         {
-            let entries = lock(&self.entries);
-            let e = entries.get(&key)?;
+            let entries = self.entries.lock();
+            let e = entries.get(target)?;
             if e.latest.is_some() || e.latest_loaded {
                 return e.latest.clone();
             }
@@ -580,8 +571,8 @@ impl Inner {
                 None
             }
         };
-        let mut entries = lock(&self.entries);
-        let e = entries.get_mut(&key)?;
+        let mut entries = self.entries.lock();
+        let e = entries.get_mut(target)?;
         e.latest_loaded = true;
         if e.latest.is_none() {
             e.latest = stored;
@@ -597,8 +588,8 @@ impl Inner {
     async fn accept(&self, target: &Target, sample: Sample) -> Arc<Sample> {
         let sample = Arc::new(sample);
         {
-            let mut entries = lock(&self.entries);
-            let Some(e) = entries.get_mut(&target.key()) else {
+            let mut entries = self.entries.lock();
+            let Some(e) = entries.get_mut(target) else {
                 return sample;
             };
             if let Some(have) = &e.latest {
@@ -620,17 +611,15 @@ impl Inner {
     }
 
     fn note_failure(&self, target: &Target, error: &UpstreamError) {
-        if let Some(e) = lock(&self.entries).get_mut(&target.key()) {
+        if let Some(e) = self.entries.lock().get_mut(target) {
             e.last_error = Some((self.clock.now(), error.clone()));
             e.failing = true;
         }
     }
 
-    async fn poll_loop(self: Arc<Self>, key: String, first: Instant) {
+    async fn poll_loop(self: Arc<Self>, target: Target, first: Instant) {
         let interval = self.settings.poll_interval;
-        if let Ok(target) = Target::from_key(&key) {
-            self.refresh_count(&target).await;
-        }
+        self.refresh_count(&target).await;
         let mut next = first;
         loop {
             tokio::time::sleep_until(next).await;
@@ -638,9 +627,9 @@ impl Inner {
                 return;
             }
             let now = Instant::now();
-            let (target, phase, fresh_age) = {
-                let mut entries = lock(&self.entries);
-                let Some(e) = entries.get_mut(&key) else {
+            let (phase, fresh_age) = {
+                let mut entries = self.entries.lock();
+                let Some(e) = entries.get_mut(&target) else {
                     return;
                 };
                 if !e.watched && now.duration_since(e.last_queried) >= self.settings.idle_after {
@@ -657,12 +646,12 @@ impl Inner {
                         .to_std()
                         .unwrap_or_default()
                 });
-                (e.target.clone(), e.phase, age)
+                (e.phase, age)
             };
             // A query fetched this target moments ago: that sample is this poll's.
             if let Some(age) = fresh_age.filter(|a| *a < interval / 2) {
                 next = self.next_slot(phase, now + interval / 2 - age);
-                self.set_next(&key, next);
+                self.set_next(&target, next);
                 continue;
             }
             let mut delay = interval / 2;
@@ -680,7 +669,7 @@ impl Inner {
                         .await
                     {
                         Ok(()) => {
-                            if let Some(e) = lock(&self.entries).get_mut(&key) {
+                            if let Some(e) = self.entries.lock().get_mut(&target) {
                                 e.samples += 1;
                             }
                         }
@@ -697,23 +686,23 @@ impl Inner {
                 }
             }
             next = self.next_slot(phase, Instant::now() + delay);
-            self.set_next(&key, next);
+            self.set_next(&target, next);
         }
     }
 
-    fn set_next(&self, key: &str, next: Instant) {
+    fn set_next(&self, key: &Target, next: Instant) {
         let wall = self.wall(next);
-        if let Some(e) = lock(&self.entries).get_mut(key) {
+        if let Some(e) = self.entries.lock().get_mut(key) {
             e.next_poll = Some(wall);
         }
     }
 
     fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        if let Some(task) = lock(&self.maintenance).take() {
+        if let Some(task) = self.maintenance.lock().take() {
             task.abort();
         }
-        for e in lock(&self.entries).values_mut() {
+        for e in self.entries.lock().values_mut() {
             if let Some(task) = e.task.take() {
                 task.abort();
             }

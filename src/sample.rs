@@ -37,16 +37,6 @@ pub struct SideStats {
     pub codes: Vec<StatusCodeCount>,
 }
 
-impl SideStats {
-    /// True when eStats said nothing about this side (e.g. filtered out, or no traffic).
-    pub fn is_empty(&self) -> bool {
-        self.hits.is_none()
-            && self.errors.is_none()
-            && self.failure_percentage.is_none()
-            && self.codes.is_empty()
-    }
-}
-
 /// Which of the four top-IP lists a row comes from (the `list` column of `topIps` frames).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,7 +74,8 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// Builds a sample from an answer whose `executionStatus` was already checked.
+    /// Builds a sample from an answer that [`crate::estats::decode`] has checked (SUCCESS,
+    /// complete, plausible): nothing here guesses a missing value.
     pub fn from_response(sampled_at: DateTime<Utc>, response: &EstatsResponse) -> Sample {
         let data = response.result.clone().unwrap_or_default();
         let sorted = |codes: Option<Vec<StatusCodeCount>>| {

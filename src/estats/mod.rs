@@ -1,6 +1,8 @@
-//! The Edge Diagnostics eStats API: wire types, typed errors and the signed HTTP client.
+//! The Edge Diagnostics eStats API: wire types, typed errors, the decoding and checking of
+//! answers, and the signed HTTP client (transport only).
 
 pub mod client;
+pub mod decode;
 pub mod error;
 pub mod model;
 

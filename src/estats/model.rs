@@ -1,11 +1,12 @@
 //! Wire types of the Edge Diagnostics eStats API.
 //!
-//! Real answers differ from the published schema: every member of `result` may be absent, failure
-//! percentages are floats, and new fields appear. So every field is optional, unknown fields are
-//! ignored, and integers are read leniently (a `12.0` is 12).
-
+//! Real answers differ from the published schema: members of `result` may be absent, failure
+//! percentages are floats, and new fields appear. Answers from Akamai are read into these types
+//! by [`super::decode`], which also checks them; the serde derives here serve the simulator,
+//! history imports and tests, and read counts by the decoder's one rule ([`count_of`]).
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::decode::count_of;
 use crate::target::{Subject, Target};
 
 /// Body of `POST /edge-diagnostics/v1/estats`.
@@ -113,9 +114,8 @@ pub struct EstatsData {
 pub struct StatusCodeCount {
     #[serde(deserialize_with = "lenient_u16_required")]
     pub http_status: u16,
-    #[serde(default, deserialize_with = "lenient_u64_required")]
+    #[serde(deserialize_with = "lenient_u64_required")]
     pub hits: u64,
-    #[serde(default)]
     pub percentage: f64,
 }
 
@@ -237,35 +237,17 @@ pub struct EdgeLocation {
     pub value: String,
 }
 
-fn number_to_u64(v: &serde_json::Value) -> Option<u64> {
-    match v {
-        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f.round() as u64)
-        }),
-        serde_json::Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|f| *f >= 0.0)
-            .map(|f| f.round() as u64),
-        _ => None,
-    }
-}
-
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = Option::<serde_json::Value>::deserialize(d)?;
     match v {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => number_to_u64(&v).map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!("expected a non-negative number, got {v}"))
-        }),
+        Some(v) => count_of(&v).map(Some).map_err(serde::de::Error::custom),
     }
 }
 
+/// A count that must be there: a row without its hits is not a row of a measurement.
 fn lenient_u64_required<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(lenient_u64(d)?.unwrap_or(0))
+    lenient_u64(d)?.ok_or_else(|| serde::de::Error::custom("hits is required"))
 }
 
 fn lenient_u16<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {

@@ -58,10 +58,7 @@ fn sample(at: DateTime<Utc>, hits_503: u64) -> Sample {
 }
 
 fn failure() -> UpstreamError {
-    UpstreamError::Server {
-        status: 502,
-        detail: "Bad Gateway".into(),
-    }
+    UpstreamError::server(502, "Bad Gateway")
 }
 
 fn without_top(mut s: Sample) -> Sample {

@@ -163,7 +163,7 @@ async fn watched_targets_fire_spread_over_the_interval() {
     assert!(min_gap >= Duration::from_millis(500), "{min_gap:?}");
     // Steady state: one call per target per interval.
     tokio::time::sleep(Duration::from_secs(100)).await;
-    let calls = s.fake.calls.lock().unwrap().clone();
+    let calls = s.fake.calls.lock().clone();
     for t in 0..10 {
         let n = calls.iter().filter(|c| c.1 == target(t)).count();
         assert!((10..=11).contains(&n), "target {t}: {n}");
@@ -244,11 +244,7 @@ async fn credential_failures_are_retried_in_minutes_not_every_interval() {
     let clock = Clock::following_tokio();
     let fake = Arc::new(FakeFetch::with(
         clock.clone(),
-        Box::new(|_, _| {
-            Err(UpstreamError::Auth {
-                detail: "The signature does not match".into(),
-            })
-        }),
+        Box::new(|_, _| Err(UpstreamError::auth("The signature does not match"))),
     ));
     let s = setup_with(
         "ds",

@@ -20,6 +20,7 @@ use crate::estats::model::{
     EdgeIpInfo, EdgeIpLocation, EstatsData, EstatsRequest, EstatsResponse, ObjectStatus,
     StatusCodeCount,
 };
+use crate::handlers::distribution::round2;
 
 /// Seconds per deterministic sample bucket.
 pub const BUCKET_SECONDS: i64 = 10;
@@ -297,10 +298,6 @@ const LOCATIONS: [(&str, &str, &str, u64); 16] = [
 /// `0.5 + 0.5 sin`, a smooth wave in [0, 1] with the given period.
 fn wave(t: f64, period: f64, phase: f64) -> f64 {
     0.5 + 0.5 * (TAU * t / period + phase).sin()
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 struct Side {

@@ -1,8 +1,10 @@
 //! Injected failures: the simulator answers the next N signed calls (or all, until cleared) with
 //! a chosen failure, so that every error path of the plugin can be shown and tested.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
@@ -21,6 +23,122 @@ pub enum Fault {
     RateLimited { next_in: Option<Duration> },
     /// A 400 "Invalid timestamp", as if this host's clock were off.
     ClockSkew,
+    /// A 200 eStats answer that is not a measurement (eStats calls only); see [`BadAnswer`].
+    BadAnswer(BadAnswer),
+    /// A redirect (301, 302, 303, 307 or 308) to `location`, absolute or relative to the
+    /// simulator.
+    Redirect { status: u16, location: String },
+    /// The request reaches the gateway this much later, as over a slow uplink: the simulator
+    /// counts it (rate limit, [`crate::simulator::Simulator::arrivals`]) only then.
+    InboundDelay(Duration),
+}
+
+/// The ways an eStats answer can fail to be a measurement, each applied to a generated answer
+/// (of a target with traffic: the wrong delivery network has no rows to spoil).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadAnswer {
+    /// SUCCESS with totals but without either status-code distribution.
+    MissingDistributions,
+    /// A distribution row without `hits`.
+    RowWithoutHits,
+    /// A distribution row with `hits: null`.
+    NullHits,
+    /// A distribution row without `percentage`.
+    RowWithoutPercentage,
+    /// `executionStatus: IN_PROGRESS`.
+    InProgress,
+    /// `executionStatus: null` and `result: null`.
+    NullStatus,
+    /// A row with -5 hits.
+    NegativeHits,
+    /// A row with 1.5 hits.
+    FractionalHits,
+    /// A row with 2^70 hits.
+    HugeHits,
+    /// A row with 250 %.
+    PercentageOutOfRange,
+    /// `edgeFailurePercentage: 1e308`.
+    FailurePercentageHuge,
+    /// A row for HTTP status 999.
+    StatusOutOfRange,
+    /// Rows that add up to more than `edgeHits`.
+    RowsExceedTotal,
+}
+
+impl BadAnswer {
+    pub const ALL: [BadAnswer; 13] = [
+        BadAnswer::MissingDistributions,
+        BadAnswer::RowWithoutHits,
+        BadAnswer::NullHits,
+        BadAnswer::RowWithoutPercentage,
+        BadAnswer::InProgress,
+        BadAnswer::NullStatus,
+        BadAnswer::NegativeHits,
+        BadAnswer::FractionalHits,
+        BadAnswer::HugeHits,
+        BadAnswer::PercentageOutOfRange,
+        BadAnswer::FailurePercentageHuge,
+        BadAnswer::StatusOutOfRange,
+        BadAnswer::RowsExceedTotal,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BadAnswer::MissingDistributions => "missingDistributions",
+            BadAnswer::RowWithoutHits => "rowWithoutHits",
+            BadAnswer::NullHits => "nullHits",
+            BadAnswer::RowWithoutPercentage => "rowWithoutPercentage",
+            BadAnswer::InProgress => "inProgress",
+            BadAnswer::NullStatus => "nullStatus",
+            BadAnswer::NegativeHits => "negativeHits",
+            BadAnswer::FractionalHits => "fractionalHits",
+            BadAnswer::HugeHits => "hugeHits",
+            BadAnswer::PercentageOutOfRange => "percentageOutOfRange",
+            BadAnswer::FailurePercentageHuge => "failurePercentageHuge",
+            BadAnswer::StatusOutOfRange => "statusOutOfRange",
+            BadAnswer::RowsExceedTotal => "rowsExceedTotal",
+        }
+    }
+
+    /// Spoils a generated answer (its JSON form) this way.
+    pub fn apply(self, answer: &mut Value) {
+        let row = |answer: &mut Value, key: &str, to: Option<Value>| {
+            if let Some(row) = answer
+                .pointer_mut("/result/edgeStatusCodeDistribution/0")
+                .and_then(Value::as_object_mut)
+            {
+                match to {
+                    Some(v) => row.insert(key.to_string(), v),
+                    None => row.remove(key),
+                };
+            }
+        };
+        match self {
+            BadAnswer::MissingDistributions => {
+                if let Some(result) = answer["result"].as_object_mut() {
+                    result.remove("edgeStatusCodeDistribution");
+                    result.remove("originStatusCodeDistribution");
+                }
+            }
+            BadAnswer::RowWithoutHits => row(answer, "hits", None),
+            BadAnswer::NullHits => row(answer, "hits", Some(Value::Null)),
+            BadAnswer::RowWithoutPercentage => row(answer, "percentage", None),
+            BadAnswer::InProgress => answer["executionStatus"] = json!("IN_PROGRESS"),
+            BadAnswer::NullStatus => {
+                answer["executionStatus"] = Value::Null;
+                answer["result"] = Value::Null;
+            }
+            BadAnswer::NegativeHits => row(answer, "hits", Some(json!(-5))),
+            BadAnswer::FractionalHits => row(answer, "hits", Some(json!(1.5))),
+            BadAnswer::HugeHits => row(answer, "hits", Some(json!(2f64.powi(70)))),
+            BadAnswer::PercentageOutOfRange => row(answer, "percentage", Some(json!(250))),
+            BadAnswer::FailurePercentageHuge => {
+                answer["result"]["edgeFailurePercentage"] = json!(1e308)
+            }
+            BadAnswer::StatusOutOfRange => row(answer, "httpStatus", Some(json!(999))),
+            BadAnswer::RowsExceedTotal => answer["result"]["edgeHits"] = json!(1),
+        }
+    }
 }
 
 /// Which signed endpoint a call was for; some faults only make sense for eStats.
@@ -34,7 +152,10 @@ impl Fault {
     fn applies_to(&self, endpoint: Endpoint) -> bool {
         !matches!(
             (self, endpoint),
-            (Fault::ExecutionFailure, Endpoint::EdgeLocations)
+            (
+                Fault::ExecutionFailure | Fault::BadAnswer(_),
+                Endpoint::EdgeLocations
+            )
         )
     }
 
@@ -50,6 +171,11 @@ impl Fault {
                 None => json!({"fault": "rateLimited"}),
             },
             Fault::ClockSkew => json!({"fault": "clockSkew"}),
+            Fault::BadAnswer(b) => json!({"fault": "badAnswer", "answer": b.name()}),
+            Fault::Redirect { status, location } => {
+                json!({"fault": "redirect", "status": status, "location": location})
+            }
+            Fault::InboundDelay(d) => json!({"fault": "inboundDelay", "ms": d.as_millis() as u64}),
         };
         if let Some(times) = times {
             v["times"] = json!(times);
@@ -62,10 +188,14 @@ impl Fault {
         let obj = v.as_object().ok_or(
             "the body must be a JSON object such as {\"fault\":\"status\",\"status\":503}",
         )?;
-        let known: &[&str] = &["fault", "times", "status", "ms", "nextInMs"];
+        let known: &[&str] = &[
+            "fault", "times", "status", "ms", "nextInMs", "answer", "location",
+        ];
         if let Some(unknown) = obj.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(format!(
-                "unknown member {unknown:?}; known members are fault, times, status, ms, nextInMs"
+                "unknown member {:?}; known members are {}",
+                truncate(unknown, 40),
+                known.join(", ")
             ));
         }
         let number = |name: &str| -> Result<Option<u64>, String> {
@@ -83,12 +213,15 @@ impl Fault {
         let kind = obj
             .get("fault")
             .and_then(Value::as_str)
-            .ok_or("fault is required: one of status, latency, malformedJson, failure, rateLimited, clockSkew")?;
+            .ok_or(FAULT_NAMES)?;
         let fault = match kind {
             "status" => {
-                let status = number("status")?.ok_or("status is required for fault status, e.g. 503")?;
+                let status =
+                    number("status")?.ok_or("status is required for fault status, e.g. 503")?;
                 if !(400..=599).contains(&status) {
-                    return Err(format!("status {status} is not an error status: use 400 to 599"));
+                    return Err(format!(
+                        "status {status} is not an error status: use 400 to 599"
+                    ));
                 }
                 Fault::Status(status as u16)
             }
@@ -101,14 +234,60 @@ impl Fault {
                 next_in: number("nextInMs")?.map(Duration::from_millis),
             },
             "clockSkew" => Fault::ClockSkew,
+            "badAnswer" => {
+                let name = obj
+                    .get("answer")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let bad = BadAnswer::ALL
+                    .into_iter()
+                    .find(|b| b.name() == name)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = BadAnswer::ALL.iter().map(|b| b.name()).collect();
+                        format!(
+                            "answer is required for fault badAnswer: one of {}",
+                            names.join(", ")
+                        )
+                    })?;
+                Fault::BadAnswer(bad)
+            }
+            "redirect" => {
+                let status = number("status")?.unwrap_or(307);
+                if ![301, 302, 303, 307, 308].contains(&status) {
+                    return Err(format!(
+                        "status {status} is not a redirect: use 301, 302, 303, 307 or 308"
+                    ));
+                }
+                let location = obj
+                    .get("location")
+                    .and_then(Value::as_str)
+                    .filter(|l| !l.is_empty() && l.len() <= 16 * 1024)
+                    .ok_or(
+                        "location is required for fault redirect: a URL or path of at most 16 KiB",
+                    )?;
+                Fault::Redirect {
+                    status: status as u16,
+                    location: location.to_string(),
+                }
+            }
+            "inboundDelay" => Fault::InboundDelay(Duration::from_millis(
+                number("ms")?.ok_or("ms is required for fault inboundDelay, e.g. 3000")?,
+            )),
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}: use status, latency, malformedJson, failure, rateLimited or clockSkew"
+                    "unknown fault {:?}: {FAULT_NAMES}",
+                    truncate(other, 40)
                 ))
             }
         };
         Ok((fault, times))
     }
+}
+
+const FAULT_NAMES: &str = "fault is required: one of status, latency, malformedJson, failure, rateLimited, clockSkew, badAnswer, redirect, inboundDelay";
+
+fn truncate(text: &str, max: usize) -> String {
+    crate::estats::decode::truncate(text, max)
 }
 
 #[derive(Debug, Clone)]
@@ -149,11 +328,23 @@ impl FaultControl {
         self.lock().as_ref().map(|a| (a.fault.clone(), a.remaining))
     }
 
-    /// The fault for this call, counting it down.
+    /// The fault for this call's answer, counting it down.
     pub(crate) fn take(&self, endpoint: Endpoint) -> Option<Fault> {
+        self.take_where(endpoint, |f| !matches!(f, Fault::InboundDelay(_)))
+    }
+
+    /// The delay before this call reaches the gateway, counting the fault down.
+    pub(crate) fn take_inbound_delay(&self, endpoint: Endpoint) -> Option<Duration> {
+        match self.take_where(endpoint, |f| matches!(f, Fault::InboundDelay(_)))? {
+            Fault::InboundDelay(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn take_where(&self, endpoint: Endpoint, which: impl Fn(&Fault) -> bool) -> Option<Fault> {
         let mut guard = self.lock();
         let active = guard.as_mut()?;
-        if !active.fault.applies_to(endpoint) {
+        if !active.fault.applies_to(endpoint) || !which(&active.fault) {
             return None;
         }
         let fault = active.fault.clone();
@@ -166,9 +357,8 @@ impl FaultControl {
         Some(fault)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Active>> {
-        // A panic while holding this lock cannot leave the Option half-written.
-        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Option<Active>> {
+        self.active.lock()
     }
 }
 
@@ -204,6 +394,62 @@ mod tests {
     }
 
     #[test]
+    fn bad_answers_spare_edge_locations_and_inbound_delay_is_taken_apart() {
+        let f = FaultControl::default();
+        f.set(Fault::BadAnswer(BadAnswer::InProgress), Some(1));
+        assert_eq!(f.take(Endpoint::EdgeLocations), None);
+        assert!(f.take(Endpoint::Estats).is_some());
+        f.set(Fault::InboundDelay(Duration::from_secs(3)), Some(1));
+        assert_eq!(f.take(Endpoint::Estats), None);
+        assert_eq!(
+            f.take_inbound_delay(Endpoint::Estats),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(f.active(), None);
+    }
+
+    /// Every bad answer, applied to a real generated answer, is refused by the plugin's decoder
+    /// for the reason it stands for.
+    #[test]
+    fn every_bad_answer_is_refused_by_the_decoder() {
+        let request = crate::estats::EstatsRequest {
+            cp_code: Some(1_209_788),
+            url: None,
+            delivery: None,
+            error_type: None,
+        };
+        let at = chrono::DateTime::from_timestamp(1_760_000_000, 0).unwrap();
+        for bad in BadAnswer::ALL {
+            let mut v = serde_json::to_value(crate::simulator::generate(&request, at)).unwrap();
+            bad.apply(&mut v);
+            let err =
+                crate::estats::decode::decode_estats(v.to_string().as_bytes(), &Default::default())
+                    .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                crate::estats::ErrorKind::InvalidResponse,
+                "{bad:?}"
+            );
+            let words = match bad {
+                BadAnswer::MissingDistributions => "without edgeStatusCodeDistribution",
+                BadAnswer::RowWithoutHits => "[0].hits is missing",
+                BadAnswer::NullHits => "[0].hits is null",
+                BadAnswer::RowWithoutPercentage => "[0].percentage is missing",
+                BadAnswer::InProgress => "IN_PROGRESS",
+                BadAnswer::NullStatus => "executionStatus null",
+                BadAnswer::NegativeHits => "negative",
+                BadAnswer::FractionalHits => "not a whole number",
+                BadAnswer::HugeHits => "larger than any count",
+                BadAnswer::PercentageOutOfRange => "outside 0 to 100",
+                BadAnswer::FailurePercentageHuge => "edgeFailurePercentage is 1e+308",
+                BadAnswer::StatusOutOfRange => "not an HTTP status",
+                BadAnswer::RowsExceedTotal => "more than result.edgeHits",
+            };
+            assert!(err.to_string().contains(words), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn json_round_trips() {
         for (fault, times) in [
             (Fault::Status(503), Some(2)),
@@ -218,6 +464,15 @@ mod tests {
             ),
             (Fault::RateLimited { next_in: None }, None),
             (Fault::ClockSkew, None),
+            (Fault::BadAnswer(BadAnswer::NullHits), Some(3)),
+            (
+                Fault::Redirect {
+                    status: 308,
+                    location: "http://127.0.0.1:9/x".into(),
+                },
+                None,
+            ),
+            (Fault::InboundDelay(Duration::from_millis(3000)), Some(1)),
         ] {
             let json = fault.to_json(times);
             assert_eq!(Fault::from_json(&json).unwrap(), (fault, times), "{json}");
@@ -241,6 +496,14 @@ mod tests {
                 json!({"fault": "failure", "count": 2}),
                 "unknown member \"count\"",
             ),
+            (json!({"fault": "badAnswer"}), "answer is required"),
+            (json!({"fault": "badAnswer", "answer": "x"}), "nullHits"),
+            (
+                json!({"fault": "redirect", "status": 200, "location": "/"}),
+                "not a redirect",
+            ),
+            (json!({"fault": "redirect"}), "location is required"),
+            (json!({"fault": "inboundDelay"}), "ms is required"),
         ] {
             let err = Fault::from_json(&body).unwrap_err();
             assert!(err.contains(words), "{body}: {err}");

@@ -10,7 +10,11 @@
 //! - `POST /_simulator/faults` with `{"fault":"status","status":503,"times":2}`,
 //!   `{"fault":"latency","ms":5000}`, `{"fault":"malformedJson"}`, `{"fault":"failure"}`,
 //!   `{"fault":"rateLimited","nextInMs":2000}` (without `nextInMs`: no `*-RateLimit-Next`
-//!   headers) or `{"fault":"clockSkew"}`; without `times` the fault lasts until cleared.
+//!   headers), `{"fault":"clockSkew"}`, `{"fault":"badAnswer","answer":"missingDistributions"}`
+//!   (an answer that is not a measurement, see [`BadAnswer`] for the names),
+//!   `{"fault":"redirect","status":307,"location":"http://127.0.0.1:9/x"}` or
+//!   `{"fault":"inboundDelay","ms":3000}` (the request reaches the gateway that much later);
+//!   without `times` the fault lasts until cleared.
 //! - `DELETE /_simulator/faults` clears, `GET /_simulator/faults` shows the fault in force.
 //! - `GET /_simulator/stats` answers `{"calls":N,"byTarget":{"cp:1/ANY":N}}`.
 //!
@@ -25,14 +29,16 @@ mod server;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 pub use data::generate;
-pub use faults::{Fault, FaultControl};
+pub use faults::{BadAnswer, Fault, FaultControl};
 
 use crate::edgegrid::{Credentials, Secret, DEFAULT_MAX_BODY};
 
@@ -81,6 +87,8 @@ pub(crate) struct Shared {
     gate: Mutex<Gate>,
     calls: AtomicU64,
     by_target: Mutex<BTreeMap<String, u64>>,
+    /// When each signed call reached the gateway, as Akamai would count it.
+    arrivals: Mutex<Vec<Instant>>,
 }
 
 /// Gateway bookkeeping, under one lock because every signed call touches both.
@@ -104,15 +112,20 @@ impl Shared {
             faults: FaultControl::default(),
             calls: AtomicU64::new(0),
             by_target: Mutex::new(BTreeMap::new()),
+            arrivals: Mutex::new(Vec::new()),
         }
     }
 
     fn gate(&self) -> MutexGuard<'_, Gate> {
-        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+        self.gate.lock()
     }
 
     fn targets(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
-        self.by_target.lock().unwrap_or_else(|p| p.into_inner())
+        self.by_target.lock()
+    }
+
+    fn arrivals(&self) -> MutexGuard<'_, Vec<Instant>> {
+        self.arrivals.lock()
     }
 
     fn count_call(&self, target_key: Option<String>) {
@@ -199,6 +212,12 @@ impl Simulator {
     /// [`Simulator::calls`] for one target, by [`crate::target::Target::key`] (valid bodies only).
     pub fn calls_for(&self, target_key: &str) -> u64 {
         self.shared.targets().get(target_key).copied().unwrap_or(0)
+    }
+
+    /// When each signed call (both endpoints, refused ones included) passed the signature
+    /// check, in order: the instants Akamai's rate limit would count.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.shared.arrivals().clone()
     }
 
     /// Stops accepting, lets answers in flight finish (up to 5 s), then returns.

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, DATE};
+use http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, DATE, LOCATION};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -201,6 +201,9 @@ async fn signed(
             )
         }
     };
+    if let Some(delay) = shared.faults.take_inbound_delay(endpoint) {
+        tokio::time::sleep(delay).await;
+    }
     let now = Utc::now();
     let instance = auth::received_url(&parts)
         .map(|mut u| {
@@ -222,6 +225,7 @@ async fn signed(
     };
 
     let instant = Instant::now();
+    shared.arrivals().push(instant);
     let admitted = {
         let mut gate = shared.gate();
         if !gate.nonces.insert(&parsed.nonce, instant) {
@@ -316,6 +320,31 @@ fn fault_response(shared: &Shared, fault: Fault, body: &Bytes, instance: &str) -
             rate_limited(shared.config.rate_limit_per_minute, now, next)
         }
         Fault::ClockSkew => invalid_timestamp(instance),
+        Fault::BadAnswer(bad) => {
+            let request = serde_json::from_slice::<EstatsRequest>(body).unwrap_or(EstatsRequest {
+                cp_code: Some(0),
+                url: None,
+                delivery: None,
+                error_type: None,
+            });
+            let mut answer =
+                serde_json::to_value(data::generate(&request, now)).unwrap_or(Value::Null);
+            bad.apply(&mut answer);
+            json_response(StatusCode::OK, answer.to_string())
+        }
+        Fault::Redirect { status, location } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+            match HeaderValue::from_str(&location) {
+                Ok(location) => {
+                    let mut response = status.into_response();
+                    response.headers_mut().insert(LOCATION, location);
+                    response
+                }
+                Err(_) => internal_error("The redirect location is not a valid header value."),
+            }
+        }
+        // Taken before the gateway; never an answer of its own.
+        Fault::InboundDelay(_) => internal_error("An inbound delay has no answer of its own."),
     }
 }
 

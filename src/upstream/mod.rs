@@ -16,13 +16,16 @@ pub mod budget;
 pub mod coalesce;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::estats::decode::check_estats;
 use crate::estats::{ErrorKind, Fetched, UpstreamError};
 use crate::target::Target;
 
@@ -32,9 +35,9 @@ use coalesce::SingleFlight;
 
 /// One eStats call, signed afresh each time it is invoked.
 ///
-/// Implementations return `Err` for HTTP errors; an HTTP 200 whose `executionStatus` is
-/// `FAILURE` may be returned as `Ok`: [`Upstream`] turns it into
-/// [`UpstreamError::ExecutionFailed`] either way.
+/// Implementations return `Err` for HTTP errors. An `Ok` answer is checked again by [`Upstream`]
+/// with the decoder's rules ([`check_estats`]), so a `Fetch` other than the real client (a fake,
+/// a replay) cannot slip a FAILURE or an implausible answer in as a measurement.
 pub trait Fetch: Send + Sync + 'static {
     fn estats<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Fetched, UpstreamError>>;
 }
@@ -81,15 +84,15 @@ struct Inner {
     fetch: Arc<dyn Fetch>,
     budget: Budget,
     config: UpstreamConfig,
-    /// Key `None`: the whole data source (401); `Some(target key)`: one target (403).
-    blocks: Mutex<HashMap<Option<String>, Block>>,
+    /// Key `None`: the whole data source (401); `Some(target)`: one target (403).
+    blocks: Mutex<HashMap<Option<Target>, Block>>,
 }
 
 /// The upstream of one data source instance. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Upstream {
     inner: Arc<Inner>,
-    flights: Arc<SingleFlight<String, Answer>>,
+    flights: Arc<SingleFlight<Target, Answer>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -102,9 +105,9 @@ impl std::fmt::Debug for Upstream {
 }
 
 fn panicked(reason: String) -> Answer {
-    Err(UpstreamError::InvalidResponse {
-        reason: format!("the upstream call failed internally ({reason})"),
-    })
+    Err(UpstreamError::invalid_response(&format!(
+        "the upstream call failed internally ({reason})"
+    )))
 }
 
 impl Upstream {
@@ -124,6 +127,7 @@ impl Upstream {
         }
     }
 
+    #[cfg(test)]
     pub fn config(&self) -> &UpstreamConfig {
         &self.inner.config
     }
@@ -140,7 +144,7 @@ impl Upstream {
     pub async fn estats_within(&self, target: &Target, max_wait: Duration) -> Answer {
         let inner = Arc::clone(&self.inner);
         let owned = target.clone();
-        let (flight, joined) = self.flights.run(target.key(), move || async move {
+        let (flight, joined) = self.flights.run(target.clone(), move || async move {
             inner.call(&owned, Instant::now() + max_wait).await
         });
         if !joined {
@@ -148,13 +152,10 @@ impl Upstream {
         }
         match tokio::time::timeout(max_wait, flight).await {
             Ok(answer) => answer,
-            Err(_) => Err(UpstreamError::RateLimited {
-                detail: format!(
-                    "no answer within {} s: a call for this target is queued behind this data source's call budget; its sample goes into the cache when it lands",
-                    max_wait.as_secs()
-                ),
-                headers: Default::default(),
-            }),
+            Err(_) => Err(UpstreamError::budget_exhausted(&format!(
+                "no answer within {} s: a call for this target is queued behind this data source's call budget; its sample goes into the cache when it lands",
+                max_wait.as_secs()
+            ))),
         }
     }
 
@@ -165,8 +166,8 @@ impl Upstream {
     /// How long calls for `target` stay suspended by a 429 pause or a credential failure.
     pub fn blocked_for(&self, target: &Target) -> Option<Duration> {
         let now = Instant::now();
-        let blocks = self.inner.blocks.lock().unwrap_or_else(|p| p.into_inner());
-        let credential = [None, Some(target.key())]
+        let blocks = self.inner.blocks.lock();
+        let credential = [None, Some(target.clone())]
             .iter()
             .filter_map(|k| blocks.get(k))
             .map(|b| b.until.saturating_duration_since(now))
@@ -177,26 +178,21 @@ impl Upstream {
             .max()
             .filter(|d| !d.is_zero())
     }
-
-    /// Calls in flight now (distinct targets).
-    pub fn in_flight(&self) -> usize {
-        self.flights.in_flight()
-    }
 }
 
 impl Inner {
-    fn blocked(&self, key: &str) -> Option<UpstreamError> {
+    fn blocked(&self, target: &Target) -> Option<UpstreamError> {
         let now = Instant::now();
-        let blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
-        [None, Some(key.to_string())]
+        let blocks = self.blocks.lock();
+        [None, Some(target.clone())]
             .iter()
             .filter_map(|k| blocks.get(k))
             .find(|b| b.until > now)
             .map(|b| b.error.clone())
     }
 
-    fn block(&self, key: Option<String>, error: &UpstreamError) {
-        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+    fn block(&self, key: Option<Target>, error: &UpstreamError) {
+        let mut blocks = self.blocks.lock();
         let strikes = blocks.get(&key).map_or(0, |b| b.strikes) + 1;
         let pause = backoff(
             self.config.credential_backoff,
@@ -213,52 +209,47 @@ impl Inner {
         );
     }
 
-    fn unblock(&self, key: &str) {
-        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+    fn unblock(&self, target: &Target) {
+        let mut blocks = self.blocks.lock();
         blocks.remove(&None);
-        blocks.remove(&Some(key.to_string()));
+        blocks.remove(&Some(target.clone()));
     }
 
     async fn call(&self, target: &Target, deadline: Instant) -> Answer {
-        let key = target.key();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Some(error) = self.blocked(&key) {
+            if let Some(error) = self.blocked(target) {
                 return Err(error);
             }
-            self.budget.acquire(deadline).await?;
-            let result = self.fetch.estats(target).await.and_then(|f| {
-                if f.response.is_failure() {
-                    Err(UpstreamError::ExecutionFailed {
-                        detail: String::new(),
-                    })
-                } else {
-                    Ok(f)
-                }
-            });
+            let result = {
+                // The call occupies its budget slot from its send until its answer is in.
+                let _slot = self.budget.acquire(deadline).await?;
+                self.fetch.estats(target).await
+            }
+            .and_then(|f| check_estats(&f.response).map(|()| f));
             let error = match result {
                 Ok(fetched) => {
                     self.budget.observe(&fetched.rate);
                     self.budget.succeeded();
-                    self.unblock(&key);
+                    self.unblock(target);
                     return Ok(Arc::new(fetched));
                 }
                 Err(e) => e,
             };
-            let retry_in = match (&error, error.kind()) {
-                (UpstreamError::RateLimited { headers, .. }, _) => {
+            let retry_in = match error.kind() {
+                ErrorKind::RateLimited => {
                     // Not `observe`: a 429 says Remaining 0 by nature, and its Next (or the
                     // backoff) already sets the pace. The budget pause delays the retry.
-                    let pause = self.budget.rate_limited(headers, Utc::now());
-                    Some(pause)
+                    let headers = error.rate_limit().cloned().unwrap_or_default();
+                    Some(self.budget.rate_limited(&headers, Utc::now()))
                 }
-                (_, ErrorKind::Auth) => {
+                ErrorKind::Auth => {
                     self.block(None, &error);
                     None
                 }
-                (_, ErrorKind::Forbidden) => {
-                    self.block(Some(key.clone()), &error);
+                ErrorKind::Forbidden => {
+                    self.block(Some(target.clone()), &error);
                     None
                 }
                 _ if error.is_transient() => Some(jittered(backoff(
@@ -272,7 +263,7 @@ impl Inner {
                 Some(wait)
                     if attempt < self.config.attempts && Instant::now() + wait < deadline =>
                 {
-                    if !matches!(error, UpstreamError::RateLimited { .. }) {
+                    if error.kind() != ErrorKind::RateLimited {
                         tokio::time::sleep(wait).await;
                     }
                 }
@@ -327,15 +318,15 @@ pub(crate) mod fake {
         }
 
         pub fn push(&self, r: Result<Fetched, UpstreamError>) {
-            self.queue.lock().unwrap().push_back(r);
+            self.queue.lock().push_back(r);
         }
 
         pub fn count(&self) -> usize {
-            self.calls.lock().unwrap().len()
+            self.calls.lock().len()
         }
 
         pub fn times(&self) -> Vec<Instant> {
-            self.calls.lock().unwrap().iter().map(|c| c.0).collect()
+            self.calls.lock().iter().map(|c| c.0).collect()
         }
     }
 
@@ -377,10 +368,7 @@ pub(crate) mod fake {
     }
 
     pub fn server_error() -> UpstreamError {
-        UpstreamError::Server {
-            status: 503,
-            detail: "Service Unavailable".into(),
-        }
+        UpstreamError::server(503, "Service Unavailable")
     }
 
     impl Fetch for FakeFetch {
@@ -390,12 +378,12 @@ pub(crate) mod fake {
         ) -> BoxFuture<'a, Result<Fetched, UpstreamError>> {
             Box::pin(async move {
                 let n = {
-                    let mut calls = self.calls.lock().unwrap();
+                    let mut calls = self.calls.lock();
                     calls.push((Instant::now(), target.clone()));
                     calls.len() as u32
                 };
                 tokio::time::sleep(self.latency).await;
-                let queued = self.queue.lock().unwrap().pop_front();
+                let queued = self.queue.lock().pop_front();
                 match queued {
                     Some(mut r) => {
                         if let Ok(f) = &mut r {
@@ -503,10 +491,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bad_requests_are_not_retried() {
         let (fake, up) = setup(40);
-        fake.push(Err(UpstreamError::BadRequest {
-            status: 400,
-            detail: "bad cpCode".into(),
-        }));
+        fake.push(Err(UpstreamError::bad_request(400, "bad cpCode")));
         assert!(up.estats(&target(1)).await.is_err());
         assert_eq!(fake.count(), 1);
     }
@@ -524,17 +509,36 @@ mod tests {
         assert_eq!(fake.count(), 3);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_is_not_a_measurement_is_refused_and_not_retried() {
+        let (fake, up) = setup(40);
+        let mut no_rows = fetched(Utc::now(), &[(200, 90), (503, 10)]);
+        let result = no_rows.response.result.as_mut().unwrap();
+        result.edge_status_code_distribution = None;
+        fake.push(Ok(no_rows));
+        let err = up.estats(&target(1)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+        assert!(
+            err.to_string()
+                .contains("without edgeStatusCodeDistribution (edgeHits is 100)"),
+            "{err}"
+        );
+        assert_eq!(fake.count(), 1);
+        // The next call measures again.
+        assert!(up.estats(&target(1)).await.is_ok());
+    }
+
     fn limited(next_in: Option<i64>) -> UpstreamError {
         let date: chrono::DateTime<Utc> = "2030-05-05T10:00:00Z".parse().unwrap();
-        UpstreamError::RateLimited {
-            detail: "Too Many Requests".into(),
-            headers: RateLimitHeaders {
+        UpstreamError::rate_limited(
+            "Too Many Requests",
+            RateLimitHeaders {
                 limit: Some(40),
                 remaining: Some(0),
                 next: next_in.map(|s| date + chrono::Duration::seconds(s)),
                 server_date: Some(date),
             },
-        }
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -601,9 +605,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn credential_failures_stop_calls_for_minutes() {
         let (fake, up) = setup(40);
-        fake.push(Err(UpstreamError::Auth {
-            detail: "invalid token".into(),
-        }));
+        fake.push(Err(UpstreamError::auth("invalid token")));
         assert_eq!(
             up.estats(&target(1)).await.unwrap_err().kind(),
             ErrorKind::Auth
@@ -623,9 +625,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn forbidden_blocks_only_that_target() {
         let (fake, up) = setup(40);
-        fake.push(Err(UpstreamError::Forbidden {
-            detail: "no access to cpcode".into(),
-        }));
+        fake.push(Err(UpstreamError::forbidden("no access to cpcode")));
         assert!(up.estats(&target(1)).await.is_err());
         assert!(up.estats(&target(1)).await.is_err());
         assert!(up.estats(&target(2)).await.is_ok());
