@@ -62,3 +62,63 @@ pub fn frame_from_series(query: &Query, set: SeriesSet) -> Frame {
     }
     frame
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::golden;
+    use crate::query::QueryContext;
+
+    /// A query over the range of [`golden::example_points`], 07:15:00 to 07:17:00.
+    fn query(json: &str, max_data_points: i64) -> Query {
+        let ctx = QueryContext {
+            from_ms: 1_614_323_700_000,
+            to_ms: 1_614_323_820_000,
+            interval_ms: 1000,
+            max_data_points,
+        };
+        Query::parse("A", json.as_bytes(), "timeseries", ctx, None).expect("query parses")
+    }
+
+    #[test]
+    fn by_code_both_sides_with_a_failed_poll_and_a_hole() {
+        let q = query(r#"{"cpCode": 1234567}"#, 1000);
+        golden::check(
+            "timeseries_code_both_gaps",
+            &[frame(&q, &golden::example_points())],
+        );
+    }
+
+    #[test]
+    fn by_class_on_the_edge_downsampled() {
+        let q = query(
+            r#"{"cpCode": 1234567, "groupBy": "class", "metric": "hits", "side": "edge"}"#,
+            3,
+        );
+        golden::check(
+            "timeseries_class_edge_hits_downsampled",
+            &[frame(&q, &golden::example_points())],
+        );
+    }
+
+    #[test]
+    fn total_failure_percentage() {
+        let q = query(
+            r#"{"cpCode": 1234567, "groupBy": "total", "metric": "failurePercentage"}"#,
+            1000,
+        );
+        golden::check(
+            "timeseries_total_failure_percentage",
+            &[frame(&q, &golden::example_points())],
+        );
+    }
+
+    #[test]
+    fn no_history_yet_keeps_the_filtered_series_and_says_why() {
+        let q = query(
+            r#"{"url": "https://www.example.com/", "groupBy": "class", "statusFilter": "5xx"}"#,
+            1000,
+        );
+        golden::check("timeseries_empty_filtered", &[frame(&q, &[])]);
+    }
+}
