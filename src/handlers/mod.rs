@@ -9,8 +9,7 @@ pub mod top_ips;
 
 use crate::estats::UpstreamError;
 use crate::frame::{Frame, Notice, Severity};
-use crate::query::Query;
-use crate::query::QueryError;
+use crate::query::{Query, QueryError, QueryType};
 use crate::sample::Sample;
 
 /// Why a query got no frames: the text Grafana shows and the HTTP status it reports.
@@ -39,6 +38,21 @@ impl From<QueryError> for QueryFailure {
 impl From<UpstreamError> for QueryFailure {
     fn from(e: UpstreamError) -> Self {
         QueryFailure::new(e.grafana_status(), e.to_string())
+    }
+}
+
+/// The frame a live query's stream pushes for one new sample: its query type's frame of that
+/// sample alone. `columns` are the live `timeseries` columns (see [`timeseries::columns`]).
+pub fn pushed_frame(
+    query: &Query,
+    columns: &mut Vec<timeseries::columns::Column>,
+    sample: &Sample,
+) -> Frame {
+    match query.query_type {
+        QueryType::Timeseries => timeseries::pushed_frame(query, columns, sample),
+        QueryType::Summary => summary::frame(query, sample, None),
+        // Live paths carry only the types that stream (see `crate::live`).
+        QueryType::Distribution | QueryType::TopIps => distribution::frame(query, sample, None),
     }
 }
 
@@ -112,6 +126,22 @@ mod tests {
 
         let busy = distribution::frame(&q, &golden::example_sample(), None);
         assert!(busy.meta.notices.is_empty());
+    }
+
+    #[test]
+    fn distribution_and_summary_push_the_handler_frame() {
+        let s = golden::example_sample();
+        for query_type in ["distribution", "summary"] {
+            let q = crate::query::for_test(r#"{"cpCode": 1, "live": true}"#, query_type);
+            let f = pushed_frame(&q, &mut Vec::new(), &s);
+            let direct = if query_type == "summary" {
+                summary::frame(&q, &s, None)
+            } else {
+                distribution::frame(&q, &s, None)
+            };
+            assert_eq!(f.name, query_type);
+            assert_eq!(f, direct);
+        }
     }
 }
 

@@ -17,7 +17,6 @@
 
 pub mod import;
 pub mod schema;
-pub mod series;
 pub mod store;
 
 use std::collections::HashMap;
