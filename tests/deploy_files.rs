@@ -667,7 +667,7 @@ fn make_dist_builds_for_the_machine_it_runs_on() {
     ] {
         let plan = make_dry_run("dist", &[&format!("ARCH={arch}")]);
         for expected in [
-            format!("RUSTFLAGS=\"-C target-feature=+crt-static\""),
+            "RUSTFLAGS=\"-C target-feature=+crt-static\"".to_string(),
             format!("--release --target {triple} --bin {EXE}"),
             format!("cp target/{triple}/release/{EXE} dist/{EXE}_linux_{arch}"),
             "npm run build".to_string(),
