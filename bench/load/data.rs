@@ -161,7 +161,8 @@ pub(crate) fn write_jsonl(path: &Path, targets: &[Target], times: &[DateTime<Utc
 }
 
 /// Per (side, status code) the value at each instant, as the plugin sees it: a code absent from
-/// a sample is 0 in that sample (docs/design.md, "Frames"), so Prometheus gets an explicit 0 there too.
+/// a sample is 0 in that sample (docs/design.md, "Frames"), so Prometheus gets an explicit 0
+/// there too.
 pub(crate) type Shares = BTreeMap<(Side, u16), Vec<f64>>;
 
 pub(crate) fn shares(target: &Target, times: &[DateTime<Utc>]) -> Shares {
