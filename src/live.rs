@@ -111,6 +111,16 @@ fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'stat
         .map_or("", |(n, _)| n)
 }
 
+/// The names of a table, for error messages: "a, b or c".
+fn one_of(names: impl IntoIterator<Item = &'static str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 fn is_plain(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -245,29 +255,43 @@ impl LivePath {
             .find(|t| t.as_str() == parts[2])
             .ok_or_else(|| {
                 bad(format!(
-                    "query type {:?} does not stream (timeseries, distribution, summary)",
-                    parts[2]
+                    "query type {:?} does not stream ({})",
+                    parts[2],
+                    one_of(LIVE_TYPES.map(QueryType::as_str))
                 ))
             })?;
         let side = SIDES
             .iter()
             .find(|(n, _)| *n == parts[3])
             .map(|(_, v)| *v)
-            .ok_or_else(|| bad(format!("side {:?} is not edge, origin or both", parts[3])))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "side {:?} is not {}",
+                    parts[3],
+                    one_of(SIDES.map(|(n, _)| n))
+                ))
+            })?;
         let group_by = GROUPS
             .iter()
             .find(|(n, _)| *n == parts[4])
             .map(|(_, v)| *v)
             .ok_or_else(|| {
                 bad(format!(
-                    "groupBy {:?} is not code, class or total",
-                    parts[4]
+                    "groupBy {:?} is not {}",
+                    parts[4],
+                    one_of(GROUPS.map(|(n, _)| n))
                 ))
             })?;
         let metric = METRICS
             .into_iter()
             .find(|m| m.as_str() == parts[5])
-            .ok_or_else(|| bad(format!("metric {:?} is unknown", parts[5])))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "metric {:?} is not {}",
+                    parts[5],
+                    one_of(METRICS.map(Metric::as_str))
+                ))
+            })?;
         if !metric_fits(group_by, metric) {
             return Err(bad(format!(
                 "metric {} does not go with groupBy {}",
@@ -477,6 +501,22 @@ mod tests {
                 other => panic!("{path}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn decode_errors_list_the_names_of_each_segment() {
+        let good = LivePath::for_query(&query(r#"{"cpCode": 1, "queryType": "timeseries"}"#))
+            .unwrap()
+            .encode("u");
+        let with = |i: usize, v: &str| {
+            let mut parts: Vec<&str> = good.split('/').collect();
+            parts[i] = v;
+            LivePath::decode(&parts.join("/")).unwrap_err().to_string()
+        };
+        assert!(with(2, "x").contains("(timeseries, distribution or summary)"));
+        assert!(with(3, "x").contains("is not edge, origin or both"));
+        assert!(with(4, "x").contains("is not code, class or total"));
+        assert!(with(5, "x").contains("is not percentage, hits, errors or failurePercentage"));
     }
 
     #[test]
