@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The benchmarks of issue #3: plugin vs Prometheus on 7 days of one target, memory with 100
-# targets x 7 days, upstream calls with 1/10/100 viewers. See bench/README.md.
+# The load benchmarks of issue #3 (bench/load/): plugin vs Prometheus on 7 days of one target,
+# memory with 100 targets x 7 days, upstream calls with 1/10/100 viewers. See bench/README.md.
 #
 #   bench/run.sh                 everything (installs Debian's prometheus package when missing)
 #   BENCH_ONLY=viewers bench/run.sh
@@ -9,7 +9,7 @@
 # Environment knobs (defaults in parentheses): BENCH_ONLY (compare,memory,viewers), BENCH_RUNS
 # (25), BENCH_WARMUP (5), BENCH_TARGETS (100), BENCH_VIEWERS (1,10,100), BENCH_VIEWER_SECONDS
 # (60), BENCH_REFRESH_SECONDS (5), PROMETHEUS/PROMTOOL (on PATH), BENCH_OUT
-# (target/bench-history), BENCH_KEEP=1 keeps the work directory (databases, logs).
+# (target/bench-load), BENCH_KEEP=1 keeps the work directory (databases, logs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,9 +34,9 @@ if [[ ",$only," == *",compare,"* ]] && ! command -v "${PROMETHEUS:-prometheus}" 
 fi
 
 # cargo bench builds the plugin executable and the bench binary with the release profile.
-cargo bench --locked --bench history
+cargo bench --locked --bench load
 
-out="${BENCH_OUT:-${CARGO_TARGET_DIR:-target}/bench-history}"
+out="${BENCH_OUT:-${CARGO_TARGET_DIR:-target}/bench-load}"
 echo
 echo "=== summary ($out/summary.md) ==="
 cat "$out/summary.md"

@@ -11,7 +11,8 @@
 //! - [`handlers`]: one file per query type, each turning samples into [`frame::Frame`]s.
 //! - [`frame`]: Grafana data frames and their Arrow IPC encoding (with `meta.type`);
 //!   [`frame_json`]: their JSON encoding for Grafana Live packets.
-//! - [`live`]: live channel paths of live queries, and the columns streamed rows keep.
+//! - [`live`]: live channel paths of live queries (streamed `timeseries` rows keep the columns
+//!   of [`handlers::timeseries::columns`]).
 //! - [`poller`], [`upstream`], [`history`]: the polling cache: pollers per target, the shared
 //!   rate-limit budget with request coalescing and backoff, and the SQLite history.
 //! - [`estats`]: the eStats API: wire model, typed errors, the signed HTTP client.

@@ -1,6 +1,7 @@
 //! Grafana Live channels of live queries: the channel path that encodes a query's target and
-//! shape, and the column set that keeps streamed rows aligned with the query's frame. Pure: no
-//! I/O, no clock.
+//! shape, and the channel marked on a live query's frames. Pure: no I/O, no clock. (The column
+//! set that keeps streamed `timeseries` rows aligned with the query's frame is
+//! [`crate::handlers::timeseries::columns`].)
 //!
 //! A live query's frame carries `meta.channel` = `ds/<datasource uid>/<path>`; Grafana subscribes
 //! to it and the plugin's stream pushes one frame per new sample. The path is
@@ -12,24 +13,13 @@
 //! - `<statusFilter>` is the filter's items joined by `.` (`5xx.404`), or `-` for none.
 //! - `<refId>` is the refId as is when it is made of `[A-Za-z0-9_-]`, else `b.<base64url>`, so
 //!   that frames pushed to each query carry its own refId.
-//!
-//! Grafana appends a pushed frame to the panel's buffer only if its fields have the same names
-//! and types, in the same order, as the frames before; otherwise it replaces the buffer. Every
-//! numeric field of a `timeseries` frame is named after the metric, so a push with a different
-//! set of (side, status) columns but the same count would be appended under the wrong labels.
-//! Live `timeseries` frames therefore all use one column set, [`columns_for`] the status codes
-//! held for the target, widened by [`merge_columns`] when a new status shows up; a column absent
-//! from a successful sample is 0, as in any timeseries frame.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::history::series::{Series, SeriesSet, TOTAL};
-use crate::query::{
-    status_group, GroupBy, Metric, Query, QueryType, SideSelection, StatusFilter, StatusMatch,
-};
-use crate::sample::Side;
+use crate::frame::{Frame, Notice, Severity};
+use crate::query::{GroupBy, Metric, Query, QueryType, SideSelection, StatusFilter, StatusMatch};
 use crate::target::Target;
 
 /// Grafana's limit on a whole channel name (`ds/<uid>/<path>`).
@@ -87,6 +77,11 @@ pub fn channel(uid: &str, path: &str) -> String {
     format!("ds/{uid}/{path}")
 }
 
+// For the integrator: the names below repeat `query.rs` until its enums get one definition
+// each (serde names, `as_str`, `FromStr`, `ALL`). Then `SIDES` and `GROUPS` give way to
+// `SideSelection`/`GroupBy` `as_str` and `FromStr`, `METRICS` to `Metric::ALL` (or
+// `FromStr`), the `LIVE_TYPES` lookup in `decode` to `QueryType::from_str` followed by the
+// `LIVE_TYPES.contains` check, and `metric_fits` to the query parser's own metric rule.
 const SIDES: [(&str, SideSelection); 3] = [
     ("edge", SideSelection::Edge),
     ("origin", SideSelection::Origin),
@@ -114,6 +109,16 @@ fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'stat
         .iter()
         .find(|(_, v)| *v == value)
         .map_or("", |(n, _)| n)
+}
+
+/// The names of a table, for error messages: "a, b or c".
+fn one_of(names: impl IntoIterator<Item = &'static str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 fn is_plain(s: &str) -> bool {
@@ -250,29 +255,43 @@ impl LivePath {
             .find(|t| t.as_str() == parts[2])
             .ok_or_else(|| {
                 bad(format!(
-                    "query type {:?} does not stream (timeseries, distribution, summary)",
-                    parts[2]
+                    "query type {:?} does not stream ({})",
+                    parts[2],
+                    one_of(LIVE_TYPES.map(QueryType::as_str))
                 ))
             })?;
         let side = SIDES
             .iter()
             .find(|(n, _)| *n == parts[3])
             .map(|(_, v)| *v)
-            .ok_or_else(|| bad(format!("side {:?} is not edge, origin or both", parts[3])))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "side {:?} is not {}",
+                    parts[3],
+                    one_of(SIDES.map(|(n, _)| n))
+                ))
+            })?;
         let group_by = GROUPS
             .iter()
             .find(|(n, _)| *n == parts[4])
             .map(|(_, v)| *v)
             .ok_or_else(|| {
                 bad(format!(
-                    "groupBy {:?} is not code, class or total",
-                    parts[4]
+                    "groupBy {:?} is not {}",
+                    parts[4],
+                    one_of(GROUPS.map(|(n, _)| n))
                 ))
             })?;
         let metric = METRICS
             .into_iter()
             .find(|m| m.as_str() == parts[5])
-            .ok_or_else(|| bad(format!("metric {:?} is unknown", parts[5])))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "metric {:?} is not {}",
+                    parts[5],
+                    one_of(METRICS.map(Metric::as_str))
+                ))
+            })?;
         if !metric_fits(group_by, metric) {
             return Err(bad(format!(
                 "metric {} does not go with groupBy {}",
@@ -332,81 +351,24 @@ impl LivePath {
     }
 }
 
-/// One numeric column of a `timeseries` frame.
-pub type Column = (Side, String);
-
-fn sort_columns(columns: &mut Vec<Column>) {
-    // The order of `build_series`: side, then shorter status first, then by text.
-    columns.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
-    columns.dedup();
-}
-
-/// The columns of a live `timeseries` query over status codes `codes` (those held for the
-/// target): every status group the filter keeps, on every side the query covers.
-pub fn columns_for(query: &Query, codes: &[u16]) -> Vec<Column> {
-    let mut columns = Vec::new();
-    for &side in query.side.sides() {
-        if query.group_by == GroupBy::Total {
-            columns.push((side, TOTAL.to_string()));
-            continue;
-        }
-        for g in query.status_filter.explicit_groups(query.group_by) {
-            columns.push((side, g));
-        }
-        for &c in codes {
-            if query.status_filter.matches(c) {
-                columns.push((side, status_group(c, query.group_by)));
+/// Sets `meta.channel` on the frames of a live query; a query type that does not stream gets a
+/// notice instead.
+pub fn mark_live(uid: &str, query: &Query, frames: &mut [Frame]) {
+    match LivePath::for_query(query) {
+        Ok(path) => {
+            let channel = channel(uid, &path.encode(uid));
+            for f in frames {
+                f.meta.channel = Some(channel.clone());
             }
         }
-    }
-    sort_columns(&mut columns);
-    columns
-}
-
-/// Adds the columns of `set` that `columns` lacks; returns whether any was added.
-pub fn merge_columns(columns: &mut Vec<Column>, set: &SeriesSet) -> bool {
-    let before = columns.len();
-    for s in &set.series {
-        if !columns
-            .iter()
-            .any(|(side, st)| *side == s.side && *st == s.status)
-        {
-            columns.push((s.side, s.status.clone()));
-        }
-    }
-    if columns.len() == before {
-        return false;
-    }
-    sort_columns(columns);
-    true
-}
-
-/// `set` with exactly `columns`, in their order. A column `set` lacks is 0 in rows of successful
-/// samples (`succeeded[row]`) and null in gaps, as `build_series` would have made it.
-pub fn widen(mut set: SeriesSet, columns: &[Column], succeeded: &[bool]) -> SeriesSet {
-    let rows = set.times.len();
-    let series = columns
-        .iter()
-        .map(|(side, status)| {
-            match set
-                .series
-                .iter()
-                .position(|s| s.side == *side && s.status == *status)
-            {
-                Some(i) => set.series.swap_remove(i),
-                None => Series {
-                    side: *side,
-                    status: status.clone(),
-                    values: (0..rows)
-                        .map(|r| succeeded.get(r).copied().unwrap_or(false).then_some(0.0))
-                        .collect(),
-                },
+        Err(e) => {
+            for f in frames {
+                f.meta.notices.push(Notice {
+                    severity: Severity::Info,
+                    text: e.to_string(),
+                });
             }
-        })
-        .collect();
-    SeriesSet {
-        times: set.times,
-        series,
+        }
     }
 }
 
@@ -541,62 +503,39 @@ mod tests {
         }
     }
 
-    fn series(side: Side, status: &str, values: &[Option<f64>]) -> Series {
-        Series {
-            side,
-            status: status.into(),
-            values: values.to_vec(),
-        }
-    }
-
     #[test]
-    fn columns_cover_held_codes_and_filter_groups() {
-        let q = query(
-            r#"{"cpCode": 1, "queryType": "timeseries", "groupBy": "class", "statusFilter": "5xx,404"}"#,
-        );
-        assert_eq!(
-            columns_for(&q, &[200, 404, 503]),
-            vec![
-                (Side::Edge, "4xx".to_string()),
-                (Side::Edge, "5xx".to_string()),
-                (Side::Origin, "4xx".to_string()),
-                (Side::Origin, "5xx".to_string()),
-            ]
-        );
-        let q = query(r#"{"cpCode": 1, "queryType": "timeseries", "side": "edge"}"#);
-        assert_eq!(
-            columns_for(&q, &[503, 99, 200]),
-            vec![
-                (Side::Edge, "99".to_string()),
-                (Side::Edge, "200".to_string()),
-                (Side::Edge, "503".to_string()),
-            ]
-        );
-        let q = query(r#"{"cpCode": 1, "queryType": "timeseries", "groupBy": "total"}"#);
-        assert_eq!(
-            columns_for(&q, &[200]),
-            vec![(Side::Edge, "total".into()), (Side::Origin, "total".into())]
-        );
-    }
-
-    #[test]
-    fn widen_fills_zeros_in_samples_and_nulls_in_gaps() {
-        let t = |s| chrono::DateTime::from_timestamp(s, 0).unwrap();
-        let set = SeriesSet {
-            times: vec![t(1), t(2), t(3)],
-            series: vec![series(Side::Edge, "503", &[Some(5.0), None, Some(1.0)])],
+    fn decode_errors_list_the_names_of_each_segment() {
+        let good = LivePath::for_query(&query(r#"{"cpCode": 1, "queryType": "timeseries"}"#))
+            .unwrap()
+            .encode("u");
+        let with = |i: usize, v: &str| {
+            let mut parts: Vec<&str> = good.split('/').collect();
+            parts[i] = v;
+            LivePath::decode(&parts.join("/")).unwrap_err().to_string()
         };
-        let mut columns = vec![(Side::Edge, "200".to_string())];
-        assert!(merge_columns(&mut columns, &set));
-        assert!(!merge_columns(&mut columns, &set));
-        let wide = widen(set, &columns, &[true, false, true]);
-        assert_eq!(wide.times.len(), 3);
+        assert!(with(2, "x").contains("(timeseries, distribution or summary)"));
+        assert!(with(3, "x").contains("is not edge, origin or both"));
+        assert!(with(4, "x").contains("is not code, class or total"));
+        assert!(with(5, "x").contains("is not percentage, hits, errors or failurePercentage"));
+    }
+
+    #[test]
+    fn live_marks_the_channel_or_says_why_not() {
+        let q = query(r#"{"cpCode": 1, "queryType": "summary", "live": true}"#);
+        let mut frames = vec![Frame::new("summary", crate::frame::FrameType::NumericLong)];
+        mark_live("uid-1", &q, &mut frames);
+        let channel = frames[0].meta.channel.clone().unwrap();
+        assert!(channel.starts_with("ds/uid-1/v1/k."), "{channel}");
+        let path = channel.strip_prefix("ds/uid-1/").unwrap();
         assert_eq!(
-            wide.series,
-            vec![
-                series(Side::Edge, "200", &[Some(0.0), None, Some(0.0)]),
-                series(Side::Edge, "503", &[Some(5.0), None, Some(1.0)]),
-            ]
+            LivePath::decode(path).unwrap(),
+            LivePath::for_query(&q).unwrap()
         );
+
+        let q = query(r#"{"cpCode": 1, "queryType": "topIps", "live": true}"#);
+        let mut frames = vec![Frame::new("topIps", crate::frame::FrameType::Table)];
+        mark_live("uid-1", &q, &mut frames);
+        assert!(frames[0].meta.channel.is_none());
+        assert!(frames[0].meta.notices[0].text.contains("topIps"));
     }
 }

@@ -1,20 +1,28 @@
 //! The plugin's own metrics in Prometheus text format, served through
 //! `Diagnostics.CollectMetrics` (Grafana exposes them at `/metrics/plugins/<plugin id>`).
 //!
-//! Counters and histograms live here, process-wide; gauges (budget, pollers, history size, the
-//! latest status distribution) are read from the data source instances when Grafana collects, so
-//! a scrape never calls upstream and never touches the history database.
+//! Counters and histograms live here, process-wide (prometheus-client families, recorded without
+//! a lock of ours); gauges (budget, pollers, history size, the latest status distribution) are read
+//! from the data source instances when Grafana collects, so a scrape never calls upstream and
+//! never touches the history database. prometheus-client encodes them; [`render`] turns its
+//! OpenMetrics text into the Prometheus text format Grafana expects.
 //!
 //! Every series carries `datasource` (the data source uid) and, where it is about one target,
 //! `target` (the target key such as `cp:1209788/STANDARD_TLS`). Nothing secret is ever a label or
 //! a value here: keys, uids, status codes and counts only. See `docs/metrics.md`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::handlers::distribution::round2;
 use crate::poller::Cached;
@@ -32,29 +40,23 @@ pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// intervals: older, Prometheus gets a gap rather than a value that silently stopped moving.
 const FRESH_INTERVALS: u32 = 2;
 
+/// Label names and values of one series, in the order they are written.
 type Labels = Vec<(&'static str, String)>;
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; LATENCY_BUCKETS.len()],
-    sum: f64,
-    count: u64,
+/// The process-wide counters and histograms, recorded as calls and queries happen.
+struct Recorded {
+    upstream_calls: Family<Labels, Counter>,
+    upstream_latency: Family<Labels, Histogram>,
+    queries: Family<Labels, Counter>,
 }
 
-#[derive(Default)]
-struct State {
-    upstream_calls: BTreeMap<Labels, u64>,
-    upstream_latency: BTreeMap<Labels, Histogram>,
-    queries: BTreeMap<Labels, u64>,
-}
-
-fn state() -> &'static Mutex<State> {
-    static STATE: OnceLock<Mutex<State>> = OnceLock::new();
-    STATE.get_or_init(Mutex::default)
-}
-
-fn lock() -> std::sync::MutexGuard<'static, State> {
-    state().lock().unwrap_or_else(|p| p.into_inner())
+fn recorded() -> &'static Recorded {
+    static RECORDED: OnceLock<Recorded> = OnceLock::new();
+    RECORDED.get_or_init(|| Recorded {
+        upstream_calls: Family::default(),
+        upstream_latency: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
+        queries: Family::default(),
+    })
 }
 
 /// One upstream call ended with `result`: `ok`, `execution_failed` (HTTP 200 with
@@ -66,43 +68,29 @@ pub fn record_upstream_call(
     result: &str,
     latency: Duration,
 ) {
-    let mut s = lock();
-    *s.upstream_calls
-        .entry(vec![
-            ("datasource", datasource.to_string()),
-            ("target", target.to_string()),
-            ("endpoint", endpoint.to_string()),
-            ("result", result.to_string()),
-        ])
-        .or_default() += 1;
-    let h = s
-        .upstream_latency
-        .entry(vec![
-            ("datasource", datasource.to_string()),
-            ("target", target.to_string()),
-            ("endpoint", endpoint.to_string()),
-        ])
-        .or_default();
-    let secs = latency.as_secs_f64();
-    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-        if secs <= *bound {
-            h.counts[i] += 1;
-        }
-    }
-    h.sum += secs;
-    h.count += 1;
+    let r = recorded();
+    let mut labels: Labels = vec![
+        ("datasource", datasource.to_string()),
+        ("target", target.to_string()),
+        ("endpoint", endpoint.to_string()),
+    ];
+    r.upstream_latency
+        .get_or_create(&labels)
+        .observe(latency.as_secs_f64());
+    labels.push(("result", result.to_string()));
+    r.upstream_calls.get_or_create(&labels).inc();
 }
 
 /// One panel or alert query was answered with `outcome` (see [`query_outcome`]).
 pub fn record_query(datasource: &str, query_type: &str, outcome: &str) {
-    *lock()
+    recorded()
         .queries
-        .entry(vec![
+        .get_or_create(&vec![
             ("datasource", datasource.to_string()),
             ("query_type", query_type.to_string()),
             ("outcome", outcome.to_string()),
         ])
-        .or_default() += 1;
+        .inc();
 }
 
 /// The `outcome` label of a query answered with HTTP-like `status`.
@@ -154,183 +142,69 @@ impl TargetGauges {
     }
 }
 
-/// Escapes a label value per the Prometheus text format.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn label_text(labels: &[(&str, String)]) -> String {
-    if labels.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
-struct Family {
+/// A gauge family of one scrape: its name, help and series.
+struct GaugeFamily {
     name: &'static str,
-    kind: &'static str,
     help: &'static str,
-    lines: Vec<String>,
+    series: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
-/// Builds the exposition text. The text format wants every line of a family together, under
-/// one HELP and TYPE, while gauges are produced data source by data source: lines are grouped
-/// per family and written out at [`Exposition::finish`].
+/// The gauges of one scrape, read from the data source instances. A family exists once it has
+/// a series, so a gauge that has nothing to show (no history file, no fresh sample) is absent
+/// rather than empty.
 #[derive(Default)]
-pub struct Exposition {
-    families: Vec<Family>,
+struct Gauges {
+    families: Vec<GaugeFamily>,
 }
 
-impl Exposition {
-    fn family(
-        &mut self,
-        name: &'static str,
-        kind: &'static str,
-        help: &'static str,
-    ) -> &mut Family {
-        let idx = match self.families.iter().position(|f| f.name == name) {
+impl Gauges {
+    fn gauge(&mut self, name: &'static str, help: &'static str, labels: &Labels, value: f64) {
+        let i = match self.families.iter().position(|f| f.name == name) {
             Some(i) => i,
             None => {
-                self.families.push(Family {
+                self.families.push(GaugeFamily {
                     name,
-                    kind,
                     help,
-                    lines: Vec::new(),
+                    series: Family::default(),
                 });
                 self.families.len() - 1
             }
         };
-        &mut self.families[idx]
-    }
-
-    fn line(
-        &mut self,
-        family: (&'static str, &'static str, &'static str),
-        suffix: &str,
-        labels: &[(&str, String)],
-        value: f64,
-    ) {
-        let f = self.family(family.0, family.1, family.2);
-        let line = format!(
-            "{}{suffix}{} {}",
-            f.name,
-            label_text(labels),
-            format_value(value)
-        );
-        f.lines.push(line);
-    }
-
-    pub fn gauge(
-        &mut self,
-        name: &'static str,
-        help: &'static str,
-        labels: &[(&str, String)],
-        value: f64,
-    ) {
-        self.line((name, "gauge", help), "", labels, value);
-    }
-
-    pub fn counter(
-        &mut self,
-        name: &'static str,
-        help: &'static str,
-        labels: &[(&str, String)],
-        value: f64,
-    ) {
-        self.line((name, "counter", help), "", labels, value);
-    }
-
-    /// Adds the process-wide counters and histograms.
-    pub fn counters(&mut self) {
-        let s = lock();
-        for (labels, v) in &s.upstream_calls {
-            self.counter(
-                "akamai_estats_upstream_calls_total",
-                "Upstream eStats calls by data source, target, endpoint and result (ok, execution_failed, or the error kind).",
-                labels,
-                *v as f64,
-            );
-        }
-        const LATENCY: (&str, &str, &str) = (
-            "akamai_estats_upstream_latency_seconds",
-            "histogram",
-            "Latency of upstream eStats calls, retries counted one by one.",
-        );
-        for (labels, h) in &s.upstream_latency {
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                let mut l = labels.clone();
-                l.push(("le", format_value(*bound)));
-                self.line(LATENCY, "_bucket", &l, h.counts[i] as f64);
-            }
-            let mut l = labels.clone();
-            l.push(("le", "+Inf".to_string()));
-            self.line(LATENCY, "_bucket", &l, h.count as f64);
-            self.line(LATENCY, "_sum", labels, h.sum);
-            self.line(LATENCY, "_count", labels, h.count as f64);
-        }
-        for (labels, v) in &s.queries {
-            self.counter(
-                "akamai_estats_queries_total",
-                "Queries answered by data source, query type and outcome.",
-                labels,
-                *v as f64,
-            );
-        }
+        self.families[i].series.get_or_create(labels).set(value);
     }
 
     /// Adds the gauges of one data source instance.
-    pub fn data_source(&mut self, ds: &DataSourceGauges) {
-        let uid = || ("datasource", ds.uid.clone());
+    fn data_source(&mut self, ds: &DataSourceGauges) {
+        let uid = || vec![("datasource", ds.uid.clone())];
         self.gauge(
             "akamai_estats_budget_tokens_left",
             "Upstream calls the data source's rate-limit budget allows right now (0 while paused after a 429).",
-            &[uid()],
+            &uid(),
             f64::from(ds.budget.tokens_left),
         );
         self.gauge(
             "akamai_estats_budget_limit_per_minute",
             "The data source's rateLimitPerMinute.",
-            &[uid()],
+            &uid(),
             f64::from(ds.budget.limit_per_minute),
         );
         self.gauge(
             "akamai_estats_budget_calls_last_minute",
             "Upstream calls started in the last 60 s.",
-            &[uid()],
+            &uid(),
             f64::from(ds.budget.calls_last_minute),
         );
         self.gauge(
             "akamai_estats_poll_interval_seconds",
             "The data source's pollIntervalSeconds.",
-            &[uid()],
+            &uid(),
             ds.poll_interval.as_secs_f64(),
         );
         if let Some(bytes) = ds.history_bytes {
             self.gauge(
                 "akamai_estats_history_size_bytes",
                 "Size of the history database file and its write-ahead log (absent for in-memory history).",
-                &[uid()],
+                &uid(),
                 bytes as f64,
             );
         }
@@ -456,35 +330,91 @@ impl Exposition {
             }
         }
     }
-
-    pub fn finish(self) -> String {
-        let mut text = String::new();
-        for f in self.families.into_iter().filter(|f| !f.lines.is_empty()) {
-            let _ = writeln!(text, "# HELP {} {}", f.name, f.help);
-            let _ = writeln!(text, "# TYPE {} {}", f.name, f.kind);
-            for line in f.lines {
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
-        text
-    }
 }
 
 fn unix_seconds(at: DateTime<Utc>) -> f64 {
     at.timestamp_millis() as f64 / 1000.0
 }
 
+/// Registers `metric` under `help` as written here: the registry ends every help text with a
+/// full stop of its own.
+fn register(
+    registry: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    metric: impl prometheus_client::registry::Metric,
+) {
+    registry.register(name, help.strip_suffix('.').unwrap_or(help), metric);
+}
+
 /// The whole exposition: process-wide counters, then the gauges of each data source (by uid).
 pub fn render(data_sources: &[DataSourceGauges]) -> String {
-    let mut e = Exposition::default();
-    e.counters();
+    let mut registry = Registry::default();
+    let r = recorded();
+    register(
+        &mut registry,
+        "akamai_estats_upstream_calls",
+        "Upstream eStats calls by data source, target, endpoint and result (ok, execution_failed, or the error kind).",
+        r.upstream_calls.clone(),
+    );
+    register(
+        &mut registry,
+        "akamai_estats_upstream_latency_seconds",
+        "Latency of upstream eStats calls, retries counted one by one.",
+        r.upstream_latency.clone(),
+    );
+    register(
+        &mut registry,
+        "akamai_estats_queries",
+        "Queries answered by data source, query type and outcome.",
+        r.queries.clone(),
+    );
+    let mut gauges = Gauges::default();
     let mut sorted: Vec<&DataSourceGauges> = data_sources.iter().collect();
     sorted.sort_by(|a, b| a.uid.cmp(&b.uid));
     for ds in sorted {
-        e.data_source(ds);
+        gauges.data_source(ds);
     }
-    e.finish()
+    for f in gauges.families {
+        register(&mut registry, f.name, f.help, f.series);
+    }
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode_registry(&mut text, &registry);
+    prometheus_text(&text)
+}
+
+/// Grafana reads a plugin's metrics in the Prometheus text format (0.0.4); prometheus-client
+/// writes OpenMetrics, whose HELP and TYPE lines name a counter family without its `_total`
+/// suffix (`encode_registry` leaves out the `# EOF` terminator already). Everything else (sample
+/// lines, escaping, histogram series) reads the same in both.
+fn prometheus_text(open_metrics: &str) -> String {
+    let lines: Vec<&str> = open_metrics.lines().collect();
+    let mut out = String::with_capacity(open_metrics.len() + 64);
+    for (i, line) in lines.iter().enumerate() {
+        let counter_of = |l: &str| {
+            l.strip_prefix("# TYPE ")
+                .and_then(|rest| rest.strip_suffix(" counter"))
+                .map(str::to_string)
+        };
+        let renamed = if let Some(name) = counter_of(line) {
+            format!("# TYPE {name}_total counter")
+        } else if let Some(name) = lines
+            .get(i + 1)
+            .and_then(|next| counter_of(next))
+            .filter(|name| line.starts_with(&format!("# HELP {name} ")))
+        {
+            format!(
+                "# HELP {name}_total{}",
+                &line["# HELP ".len() + name.len()..]
+            )
+        } else {
+            line.to_string()
+        };
+        out.push_str(&renamed);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -497,9 +427,30 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
+        let mut odd = ds(None);
+        odd.targets[0].key = "url:https://x/\"a\"\\b\n/ANY".into();
+        let text = render(&[odd]);
+        assert!(
+            text.contains(r#"target="url:https://x/\"a\"\\b\n/ANY""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn counters_are_named_with_total_in_help_and_type() {
+        record_query("metrics-test", "summary", "ok");
+        let text = render(&[]);
+        assert!(text.contains(
+            "# HELP akamai_estats_queries_total Queries answered by data source, query type and outcome.\n"
+        ));
+        assert!(text.contains("# TYPE akamai_estats_queries_total counter\n"));
+        assert!(text.contains(
+            r#"akamai_estats_queries_total{datasource="metrics-test",query_type="summary",outcome="ok"} "#
+        ));
+        assert!(!text.contains("# EOF"));
         assert_eq!(
-            label_text(&[("target", "url:https://x/\"a\"\\b/ANY".into())]),
-            r#"{target="url:https://x/\"a\"\\b/ANY"}"#
+            prometheus_text("# HELP a_b x y\n# TYPE a_b counter\na_b_total 1\n# HELP c d\n# TYPE c gauge\nc 2.0\n"),
+            "# HELP a_b_total x y\n# TYPE a_b_total counter\na_b_total 1\n# HELP c d\n# TYPE c gauge\nc 2.0\n"
         );
     }
 
@@ -515,7 +466,7 @@ mod tests {
         let text = render(&[]);
         for (le, n) in [("0.25", 0), ("0.5", 1), ("+Inf", 1)] {
             let line = format!(
-                r#"akamai_estats_upstream_latency_seconds_bucket{{datasource="metrics-test",target="cp:1/ANY",endpoint="estats",le="{le}"}} {n}"#
+                r#"akamai_estats_upstream_latency_seconds_bucket{{le="{le}",datasource="metrics-test",target="cp:1/ANY",endpoint="estats"}} {n}"#
             );
             assert!(text.contains(&line), "{line} missing in {text}");
         }
@@ -594,12 +545,12 @@ mod tests {
         assert_eq!(shares.len(), 10, "{text}");
         let base = r#"datasource="unit-ds",target="cp:1/ANY""#;
         for (side, class, v) in [
-            ("edge", "2xx", "90"),
-            ("edge", "4xx", "7"),
-            ("edge", "5xx", "3"),
-            ("edge", "1xx", "0"),
-            ("origin", "5xx", "0"),
-            ("origin", "2xx", "100"),
+            ("edge", "2xx", "90.0"),
+            ("edge", "4xx", "7.0"),
+            ("edge", "5xx", "3.0"),
+            ("edge", "1xx", "0.0"),
+            ("origin", "5xx", "0.0"),
+            ("origin", "2xx", "100.0"),
         ] {
             let line = format!(
                 r#"akamai_estats_status_share_percent{{{base},side="{side}",status_class="{class}"}} {v}"#
@@ -607,12 +558,12 @@ mod tests {
             assert!(shares.contains(&line), "{line} missing in {shares:#?}");
         }
         assert!(text.contains(&format!(
-            r#"akamai_estats_status_code_hits{{{base},side="edge",status_code="503"}} 30"#
+            r#"akamai_estats_status_code_hits{{{base},side="edge",status_code="503"}} 30.0"#
         )));
         assert!(text.contains(&format!(
-            r#"akamai_estats_last_success_timestamp_seconds{{{base}}} 1700000000"#
+            r#"akamai_estats_last_success_timestamp_seconds{{{base}}} 1700000000.0"#
         )));
-        assert!(text.contains(r#"akamai_estats_budget_tokens_left{datasource="unit-ds"} 39"#));
+        assert!(text.contains(r#"akamai_estats_budget_tokens_left{datasource="unit-ds"} 39.0"#));
         assert!(!text.contains("akamai_estats_history_size_bytes"));
     }
 
@@ -629,11 +580,11 @@ mod tests {
                 assert!(lines_of(&text, family).is_empty(), "{family} in {text}");
             }
             assert!(text.contains(
-                r#"akamai_estats_latest_sample_fresh{datasource="unit-ds",target="cp:1/ANY"} 0"#
+                r#"akamai_estats_latest_sample_fresh{datasource="unit-ds",target="cp:1/ANY"} 0.0"#
             ));
             // The poller's own gauges stay.
             assert!(text.contains(
-                r#"akamai_estats_samples_held{datasource="unit-ds",target="cp:1/ANY"} 3"#
+                r#"akamai_estats_samples_held{datasource="unit-ds",target="cp:1/ANY"} 3.0"#
             ));
         }
     }

@@ -1,6 +1,7 @@
 //! Checks the deployment files (docker-compose.yml, Dockerfile, .dockerignore, provisioning/,
 //! docs/) without a Docker engine or a Grafana server: they parse, they agree with each other,
-//! with `make dist`, with plugin.json and with the query model of DESIGN.md.
+//! with plugin.json and with the query model of docs/design.md, and the Dockerfile builds with
+//! the Makefile's targets (which `make -n` shows).
 //!
 //! `dashboard_queries`, `variable_defaults` and `interpolate` are meant for reuse by the test
 //! that runs every panel query through the plugin executable.
@@ -14,12 +15,10 @@ mod common;
 use common::dashboard::{dashboard_panels, dashboard_queries, interpolate, variable_defaults};
 use serde_yaml::Value as Yaml;
 
-/// The Grafana image the deployment runs; plugin.json's grafanaDependency and the frontend's
-/// @grafana/* packages must be of the same major.minor.
-const GRAFANA_VERSION: &str = "13.2.3";
 const PLUGIN_ID: &str = "akamai-estats-datasource";
 const PLUGIN_DIR: &str = "/var/lib/grafana/plugins/akamai-estats-datasource";
-const BINARY: &str = "gpx_akamai_estats_linux_amd64";
+/// The executable, as Grafana names it without its `_<os>_<arch>` suffix.
+const EXE: &str = "gpx_akamai_estats";
 const HISTORY_DIR: &str = "/var/lib/grafana/akamai-estats";
 const HISTORY_VOLUME: &str = "akamai-estats-history";
 const SIM_UID: &str = "akamai-estats-sim";
@@ -35,12 +34,6 @@ fn repo() -> PathBuf {
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-fn read_optional(rel: &str) -> Option<String> {
-    let path = repo().join(rel);
-    path.exists()
-        .then(|| std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}")))
 }
 
 fn yaml(rel: &str) -> Yaml {
@@ -89,7 +82,7 @@ fn is_variable(s: &str) -> bool {
     refs.len() == 1 && (s == format!("${}", refs[0]) || s == format!("${{{}}}", refs[0]))
 }
 
-/// Checks one query against the query model of DESIGN.md. Template variables stand for any
+/// Checks one query against the query model of docs/design.md. Template variables stand for any
 /// value of their field.
 pub fn check_query(q: &Json) -> Result<(), String> {
     const KEYS: [&str; 11] = [
@@ -205,195 +198,50 @@ pub fn check_query(q: &Json) -> Result<(), String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dockerfile, Makefile and shell parsing
+// Dockerfile and Makefile readers
 
-/// Logical lines: backslash continuations joined, comments and blank lines dropped.
-fn logical_lines(text: &str, comment_prefix: char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut pending = String::new();
-    for line in text.lines() {
-        if pending.is_empty() && line.trim_start().starts_with(comment_prefix) {
-            continue;
-        }
-        if let Some(head) = line.strip_suffix('\\') {
-            pending.push_str(head);
-            pending.push(' ');
-            continue;
-        }
-        pending.push_str(line);
-        if !pending.trim().is_empty() {
-            out.push(std::mem::take(&mut pending));
-        }
-        pending.clear();
-    }
-    if !pending.trim().is_empty() {
-        out.push(pending);
-    }
-    out
-}
-
-/// Shell words of a command line, quotes removed; `&&`, `||`, `;`, `|` are separate words.
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                in_word = true;
-                for q in chars.by_ref() {
-                    if q == c {
-                        break;
-                    }
-                    word.push(q);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            ';' | '&' | '|' => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-                let mut op = c.to_string();
-                if matches!(c, '&' | '|') && chars.peek() == Some(&c) {
-                    op.push(chars.next().unwrap_or(c));
-                }
-                words.push(op);
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
-}
-
-fn is_separator(word: &str) -> bool {
-    matches!(word, "&&" | "||" | ";" | "|" | "&")
-}
-
-/// Simple commands of a shell line, each as its words (env assignments included).
-fn simple_commands(line: &str) -> Vec<Vec<String>> {
-    shell_words(line)
-        .split(|w| is_separator(w))
-        .filter(|c| !c.is_empty())
-        .map(<[String]>::to_vec)
-        .collect()
-}
-
-/// What a build does, reduced to what must agree between the Makefile and the Dockerfile.
-#[derive(Debug, PartialEq)]
-struct BuildSteps {
-    /// Arguments after `cargo build`, sorted.
-    cargo_args: Vec<Vec<String>>,
-    /// RUSTFLAGS in force for `cargo build` (inline, exported or ENV), whitespace-normalised.
-    rustflags: BTreeSet<String>,
-    /// npm invocations with `--prefix DIR` dropped, e.g. `npm ci`, `npm run build`.
-    npm: BTreeSet<String>,
-}
-
-fn build_steps(commands: &[Vec<String>], ambient_rustflags: Option<String>) -> BuildSteps {
-    let mut steps = BuildSteps {
-        cargo_args: Vec::new(),
-        rustflags: BTreeSet::new(),
-        npm: BTreeSet::new(),
-    };
-    for command in commands {
-        let mut env = BTreeMap::new();
-        let mut words = command.as_slice();
-        while let Some((first, rest)) = words.split_first() {
-            match first.split_once('=') {
-                Some((k, v))
-                    if !k.is_empty() && k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') =>
-                {
-                    env.insert(k.to_string(), v.to_string());
-                    words = rest;
-                }
-                _ => break,
-            }
-        }
-        if words.first().map(String::as_str) == Some("env") {
-            words = &words[1..];
-            while let Some((first, rest)) = words.split_first() {
-                match first.split_once('=') {
-                    Some((k, v)) => {
-                        env.insert(k.to_string(), v.to_string());
-                        words = rest;
-                    }
-                    None => break,
-                }
-            }
-        }
-        match words {
-            [cargo, build, args @ ..] if cargo.ends_with("cargo") && build == "build" => {
-                let mut args = args.to_vec();
-                args.sort();
-                steps.cargo_args.push(args);
-                if let Some(flags) = env.get("RUSTFLAGS").cloned().or(ambient_rustflags.clone()) {
-                    steps
-                        .rustflags
-                        .insert(flags.split_whitespace().collect::<Vec<_>>().join(" "));
-                }
-            }
-            [npm, rest @ ..] if npm == "npm" => {
-                let mut kept = vec!["npm".to_string()];
-                let mut i = 0;
-                while i < rest.len() {
-                    if rest[i] == "--prefix" {
-                        i += 2;
-                        continue;
-                    }
-                    if !rest[i].starts_with("--prefix=") {
-                        kept.push(rest[i].clone());
-                    }
-                    i += 1;
-                }
-                steps.npm.insert(kept.join(" "));
-            }
-            _ => {}
-        }
-    }
-    steps.cargo_args.sort();
-    steps
+/// One Dockerfile instruction: the stage it belongs to (`None` before the first `FROM`), its
+/// keyword in upper case and its arguments, continuation lines joined.
+struct Instruction {
+    stage: Option<usize>,
+    keyword: String,
+    args: String,
 }
 
 struct Dockerfile {
-    /// (image, stage name) per FROM.
-    stages: Vec<(String, Option<String>)>,
-    /// (stage index, instruction upper-case, arguments)
-    instructions: Vec<(usize, String, String)>,
+    /// The image of each `FROM`, in order.
+    stages: Vec<String>,
+    instructions: Vec<Instruction>,
 }
 
 fn dockerfile() -> Dockerfile {
     let mut stages = Vec::new();
     let mut instructions = Vec::new();
-    for line in logical_lines(&read("Dockerfile"), '#') {
-        let line = line.trim();
-        let (instruction, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let instruction = instruction.to_ascii_uppercase();
-        let args = args.trim().to_string();
-        if instruction == "FROM" {
-            let words: Vec<&str> = args
-                .split_whitespace()
-                .filter(|w| !w.starts_with("--"))
-                .collect();
-            let name = match words.as_slice() {
-                [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_string()),
-                _ => None,
-            };
-            stages.push((words[0].to_string(), name));
+    let mut line = String::new();
+    for raw in read("Dockerfile").lines() {
+        let raw = raw.trim();
+        if raw.starts_with('#') || (raw.is_empty() && line.is_empty()) {
+            continue;
         }
-        instructions.push((stages.len().saturating_sub(1), instruction, args));
+        match raw.strip_suffix('\\') {
+            Some(part) => {
+                line.push_str(part);
+                continue;
+            }
+            None => line.push_str(raw),
+        }
+        let text = std::mem::take(&mut line);
+        let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((&text, ""));
+        let keyword = keyword.to_ascii_uppercase();
+        if keyword == "FROM" {
+            let image = args.split_whitespace().find(|w| !w.starts_with("--"));
+            stages.push(image.expect("FROM names an image").to_string());
+        }
+        instructions.push(Instruction {
+            stage: stages.len().checked_sub(1),
+            keyword,
+            args: args.split_whitespace().collect::<Vec<_>>().join(" "),
+        });
     }
     Dockerfile {
         stages,
@@ -402,39 +250,34 @@ fn dockerfile() -> Dockerfile {
 }
 
 impl Dockerfile {
-    fn build_steps(&self) -> BuildSteps {
-        let mut commands = Vec::new();
-        let mut env_rustflags = None;
-        for (_, instruction, args) in &self.instructions {
-            match instruction.as_str() {
-                "ENV" => {
-                    for word in shell_words(args) {
-                        if let Some(v) = word.strip_prefix("RUSTFLAGS=") {
-                            env_rustflags = Some(v.to_string());
-                        }
-                    }
-                }
-                "RUN" => {
-                    let script: Vec<String> = shell_words(args)
-                        .into_iter()
-                        .skip_while(|w| w.starts_with("--mount") || w.starts_with("--network"))
-                        .collect();
-                    commands.extend(simple_commands(&shell_join(&script)));
-                }
-                _ => {}
-            }
-        }
-        build_steps(&commands, env_rustflags)
+    /// The arguments of every `keyword` instruction of stage `stage`.
+    fn stage(&self, stage: Option<usize>, keyword: &str) -> Vec<&str> {
+        self.instructions
+            .iter()
+            .filter(|i| i.stage == stage && i.keyword == keyword)
+            .map(|i| i.args.as_str())
+            .collect()
+    }
+
+    fn final_stage(&self, keyword: &str) -> Vec<&str> {
+        self.stage(Some(self.stages.len() - 1), keyword)
+    }
+
+    /// The default of a global `ARG name=default` (declared before the first `FROM`).
+    fn global_arg(&self, name: &str) -> Option<String> {
+        self.stage(None, "ARG")
+            .into_iter()
+            .find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_string))
     }
 
     /// Host sources of `COPY`/`ADD` without `--from`.
     fn context_sources(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for (_, instruction, args) in &self.instructions {
-            if instruction != "COPY" && instruction != "ADD" {
+        for i in &self.instructions {
+            if i.keyword != "COPY" && i.keyword != "ADD" {
                 continue;
             }
-            let words: Vec<&str> = args.split_whitespace().collect();
+            let words: Vec<&str> = i.args.split_whitespace().collect();
             if words.iter().any(|w| w.starts_with("--from")) {
                 continue;
             }
@@ -445,207 +288,36 @@ impl Dockerfile {
         }
         out
     }
-
-    fn final_stage_instructions(&self, instruction: &str) -> Vec<&str> {
-        let last = self.stages.len() - 1;
-        self.instructions
-            .iter()
-            .filter(|(stage, i, _)| *stage == last && i == instruction)
-            .map(|(_, _, args)| args.as_str())
-            .collect()
-    }
 }
 
-/// Re-quotes words that contain spaces so that splitting again gives the same words.
-fn shell_join(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if w.contains(char::is_whitespace) {
-                format!("'{w}'")
-            } else {
-                w.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// What `make -n` would run for `target` with `args`: make's own reading of the Makefile.
+fn make_dry_run(target: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("make")
+        .arg("-n")
+        .arg(target)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("make runs");
+    assert!(
+        out.status.success(),
+        "make -n {target} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
-/// Just enough of make: variables (`=`, `:=`, `::=`, `?=`, `+=`, `export`), rules with their
-/// prerequisites and tab-indented recipes, `$(VAR)`/`${VAR}` expansion.
-struct Makefile {
-    vars: BTreeMap<String, String>,
-    exported: BTreeSet<String>,
-    rules: BTreeMap<String, (Vec<String>, Vec<String>)>,
-}
-
-fn parse_makefile(text: &str) -> Makefile {
-    let mut mk = Makefile {
-        vars: BTreeMap::new(),
-        exported: BTreeSet::new(),
-        rules: BTreeMap::new(),
-    };
-    let mut current: Vec<String> = Vec::new();
-    for line in logical_lines(text, '#') {
-        if let Some(recipe) = line.strip_prefix('\t') {
-            for target in &current {
-                if let Some(rule) = mk.rules.get_mut(target) {
-                    rule.1.push(recipe.trim().to_string());
-                }
-            }
-            continue;
-        }
-        // Outside recipes `#` starts a comment anywhere on the line.
-        let line = line.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (line, export) = match line.strip_prefix("export ") {
-            Some(rest) => (rest.trim(), true),
-            None => (line, false),
-        };
-        let assignment = ["::=", ":=", "?=", "+=", "="]
-            .iter()
-            .filter_map(|op| line.find(op).map(|at| (at, *op)))
-            .min_by_key(|(at, _)| *at);
-        let colon = line.find(':');
-        match (assignment, colon) {
-            (Some((at, op)), c) if c.is_none_or(|c| c >= at) => {
-                let name = line[..at].trim().to_string();
-                let value = line[at + op.len()..].trim().to_string();
-                if op == "+=" {
-                    let entry = mk.vars.entry(name.clone()).or_default();
-                    if !entry.is_empty() {
-                        entry.push(' ');
-                    }
-                    entry.push_str(&value);
-                } else if op != "?=" || !mk.vars.contains_key(&name) {
-                    mk.vars.insert(name.clone(), value);
-                }
-                if export {
-                    mk.exported.insert(name);
-                }
-                current.clear();
-            }
-            (_, Some(c)) => {
-                let targets: Vec<String> =
-                    line[..c].split_whitespace().map(str::to_string).collect();
-                let rest = &line[c + 1..];
-                // A target-specific variable (`dist: RUSTFLAGS = ...`) is not a rule.
-                if let Some(eq) = rest.find('=') {
-                    let name = rest[..eq].trim_end_matches([':', '?', '+']).trim();
-                    let value = rest[eq + 1..].trim();
-                    // Only an exported one reaches cargo's environment.
-                    if let Some(name) = name.strip_prefix("export ") {
-                        mk.exported.insert(name.trim().to_string());
-                    }
-                    let name = name.strip_prefix("export ").unwrap_or(name).trim();
-                    mk.vars.insert(name.to_string(), value.to_string());
-                    continue;
-                }
-                let (prereqs, inline) = match rest.split_once(';') {
-                    Some((p, r)) => (p, Some(r.trim().to_string())),
-                    None => (rest, None),
-                };
-                let prereqs: Vec<String> = prereqs
-                    .split_whitespace()
-                    .filter(|p| *p != "|")
-                    .map(str::to_string)
-                    .collect();
-                for target in &targets {
-                    let rule = mk.rules.entry(target.clone()).or_default();
-                    rule.0.extend(prereqs.iter().cloned());
-                    rule.1.extend(inline.iter().cloned());
-                }
-                current = targets;
-            }
-            _ if export => {
-                mk.exported
-                    .extend(line.split_whitespace().map(str::to_string));
-            }
-            _ => current.clear(),
-        }
-    }
-    mk
-}
-
-impl Makefile {
-    fn expand(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for _ in 0..10 {
-            let mut next = String::new();
-            let mut rest = out.as_str();
-            while let Some(at) = rest.find('$') {
-                next.push_str(&rest[..at]);
-                let tail = &rest[at + 1..];
-                let close = match tail.chars().next() {
-                    Some('(') => Some(')'),
-                    Some('{') => Some('}'),
-                    _ => None,
-                };
-                match close.and_then(|c| tail.find(c)) {
-                    Some(end) => {
-                        let name = &tail[1..end];
-                        match self.vars.get(name) {
-                            Some(v) => next.push_str(v),
-                            None => next.push_str(&rest[at..at + 2 + end]),
-                        }
-                        rest = &tail[end + 1..];
-                    }
-                    None if tail.starts_with('$') => {
-                        // `$$` is make's literal `$`; keep it doubled until the last round.
-                        next.push_str("$$");
-                        rest = &tail[1..];
-                    }
-                    None => {
-                        next.push('$');
-                        rest = tail;
-                    }
-                }
-            }
-            next.push_str(rest);
-            if next == out {
-                break;
-            }
-            out = next;
-        }
-        out.replace("$$", "$")
-    }
-
-    /// Recipe lines of `target` and, before them, of its prerequisites that are rules.
-    fn recipe(&self, target: &str) -> Vec<String> {
-        fn walk(mk: &Makefile, target: &str, seen: &mut BTreeSet<String>, out: &mut Vec<String>) {
-            if !seen.insert(target.to_string()) {
-                return;
-            }
-            if let Some((prereqs, lines)) = mk.rules.get(target) {
-                for p in prereqs {
-                    walk(mk, &mk.expand(p), seen, out);
-                }
-                for line in lines {
-                    let line = mk.expand(line);
-                    out.push(line.trim_start_matches(['@', '-', '+']).to_string());
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(self, target, &mut BTreeSet::new(), &mut out);
-        out
-    }
-
-    fn build_steps(&self, target: &str) -> BuildSteps {
-        let commands: Vec<Vec<String>> = self
-            .recipe(target)
-            .iter()
-            .flat_map(|line| simple_commands(line))
-            .collect();
-        let ambient = self
-            .exported
-            .contains("RUSTFLAGS")
-            .then(|| self.vars.get("RUSTFLAGS").map(|v| self.expand(v)))
-            .flatten()
-            .map(|v| v.trim_matches(['"', '\'']).to_string());
-        build_steps(&commands, ambient)
+/// `X.Y.Z` of a version such as `13.2.3`, `^12.4.2`, `>=12.3.0-0` (pre-release parts dropped).
+fn version(v: &str) -> (u32, u32, u32) {
+    let v = v.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let v = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<u32> = v
+        .split('.')
+        .map(|p| p.parse().unwrap_or_else(|_| panic!("{v:?} is not X.Y.Z")))
+        .collect();
+    match parts.as_slice() {
+        [x, y, z] => (*x, *y, *z),
+        _ => panic!("{v:?} is not X.Y.Z"),
     }
 }
 
@@ -713,7 +385,7 @@ fn compose_has_the_grafana_service_and_its_settings() {
     let compose = compose();
     let grafana = service(&compose, "grafana");
     assert_eq!(
-        grafana["build"].as_str(),
+        grafana["build"]["context"].as_str(),
         Some("."),
         "grafana builds the Dockerfile"
     );
@@ -792,82 +464,114 @@ fn provisioning_env_references() -> BTreeSet<String> {
         .collect()
 }
 
+/// `${GRAFANA_VERSION:-<default>}` in a compose value: the default, or a panic naming `what`.
+fn compose_version_default(value: &str, what: &str) -> String {
+    let start = value
+        .find("${GRAFANA_VERSION:-")
+        .unwrap_or_else(|| panic!("{what} {value:?} does not take ${{GRAFANA_VERSION:-...}}"));
+    let rest = &value[start + "${GRAFANA_VERSION:-".len()..];
+    rest[..rest.find('}').expect("closing brace")].to_string()
+}
+
+/// The Grafana the deployment runs is a variable with one default, the newest 13.x, no older
+/// than plugin.json's floor; the frontend is built against a Grafana between the two.
 #[test]
 fn grafana_versions_agree() {
-    let compose = compose();
-    let image = |name: &str| {
-        service(&compose, name)["image"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert_eq!(
-        image("grafana-dev"),
-        format!("grafana/grafana:{GRAFANA_VERSION}")
-    );
-    assert!(
-        image("grafana").ends_with(&format!(":{GRAFANA_VERSION}")),
-        "the built image is tagged with its Grafana version: {}",
-        image("grafana")
-    );
     let docker = dockerfile();
-    let (final_image, _) = docker.stages.last().expect("a FROM");
-    assert_eq!(final_image, &format!("grafana/grafana:{GRAFANA_VERSION}"));
+    let default = docker
+        .global_arg("GRAFANA_VERSION")
+        .expect("the Dockerfile declares ARG GRAFANA_VERSION=<default> before its first FROM");
+    assert_eq!(
+        docker.stages.last().map(String::as_str),
+        Some("grafana/grafana:${GRAFANA_VERSION}")
+    );
+    assert_eq!(version(&default).0, 13, "the default is a 13.x: {default}");
 
-    let major_minor = |v: &str| {
-        let v = v.trim_start_matches(|c: char| !c.is_ascii_digit());
-        let mut parts = v.split('.');
-        format!(
-            "{}.{}",
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or("")
-        )
-    };
-    match read_optional("plugin.json") {
-        Some(text) => {
-            let plugin: Json = serde_json::from_str(&text).expect("plugin.json is JSON");
-            let dependency = plugin["dependencies"]["grafanaDependency"]
-                .as_str()
-                .expect("plugin.json has dependencies.grafanaDependency");
-            assert_eq!(
-                major_minor(dependency),
-                major_minor(GRAFANA_VERSION),
-                "plugin.json grafanaDependency {dependency:?} vs image {GRAFANA_VERSION}"
+    let compose = compose();
+    let grafana = service(&compose, "grafana");
+    let uses = [
+        (
+            "grafana build arg",
+            grafana["build"]["args"]["GRAFANA_VERSION"].as_str(),
+            "",
+        ),
+        (
+            "grafana image",
+            grafana["image"].as_str(),
+            "akamai-estats-grafana:",
+        ),
+        (
+            "grafana-dev image",
+            service(&compose, "grafana-dev")["image"].as_str(),
+            "grafana/grafana:",
+        ),
+    ];
+    for (what, value, prefix) in uses {
+        let value = value.unwrap_or_else(|| panic!("docker-compose.yml lacks the {what}"));
+        assert!(value.starts_with(prefix), "{what}: {value}");
+        assert_eq!(
+            compose_version_default(value, what),
+            default,
+            "{what} and the Dockerfile default to one Grafana version"
+        );
+    }
+
+    let plugin: Json = serde_json::from_str(&read("plugin.json")).expect("plugin.json is JSON");
+    assert_eq!(plugin["id"], PLUGIN_ID);
+    let dependency = plugin["dependencies"]["grafanaDependency"]
+        .as_str()
+        .expect("plugin.json has dependencies.grafanaDependency");
+    let floor = dependency.strip_prefix(">=").unwrap_or_else(|| {
+        panic!("grafanaDependency {dependency:?} is a floor (>=X.Y.Z or >=X.Y.Z-0)")
+    });
+    assert!(
+        version(floor) <= version(&default),
+        "the default Grafana {default} is older than plugin.json's floor {dependency}"
+    );
+
+    let package: Json = serde_json::from_str(&read("frontend/package.json"))
+        .expect("frontend/package.json is JSON");
+    let mut seen = 0;
+    for (name, pin) in package["dependencies"].as_object().into_iter().flatten() {
+        // The packages versioned with Grafana itself (not its tooling: eslint config, e2e, ...).
+        if [
+            "@grafana/data",
+            "@grafana/runtime",
+            "@grafana/ui",
+            "@grafana/schema",
+        ]
+        .contains(&name.as_str())
+        {
+            seen += 1;
+            let pin = pin.as_str().unwrap_or_default();
+            assert!(
+                version(floor) <= version(pin) && version(pin) <= version(&default),
+                "{name} {pin} is outside the Grafana versions the plugin runs on ({dependency}, default {default})"
             );
-            assert_eq!(plugin["id"], PLUGIN_ID);
-        }
-        None => {
-            eprintln!("note: plugin.json not present yet; its grafanaDependency is not checked")
         }
     }
-    match read_optional("frontend/package.json") {
-        Some(text) => {
-            let package: Json = serde_json::from_str(&text).expect("frontend/package.json is JSON");
-            let mut seen = 0;
-            for (name, version) in package["dependencies"].as_object().into_iter().flatten() {
-                if name.starts_with("@grafana/")
-                    && !name.contains("eslint")
-                    && !name.contains("tsconfig")
-                {
-                    seen += 1;
-                    assert_eq!(version.as_str(), Some(GRAFANA_VERSION), "{name}");
-                }
-            }
-            assert!(
-                seen > 0,
-                "frontend/package.json depends on @grafana/* packages"
-            );
-        }
-        None => {
-            eprintln!("note: frontend/package.json not present yet; @grafana/* pins not checked")
-        }
+    assert!(
+        seen > 0,
+        "frontend/package.json depends on @grafana/* packages"
+    );
+}
+
+/// Docker runs the images of its own machine: nothing forces a platform (emulation).
+#[test]
+fn compose_runs_on_the_host_platform() {
+    let compose = compose();
+    for (name, service) in compose["services"].as_mapping().expect("services") {
+        assert!(
+            service.get("platform").is_none(),
+            "service {name:?} forces platform {:?}",
+            service["platform"]
+        );
     }
 }
 
 #[test]
 fn compose_host_paths_exist() {
     let compose = compose();
-    let makefile = read_optional("Makefile");
     for (name, service) in compose["services"].as_mapping().expect("services") {
         for (source, _) in volumes(service) {
             if !(source.starts_with('.') || source.starts_with('/')) {
@@ -876,13 +580,10 @@ fn compose_host_paths_exist() {
             let rel = source.trim_start_matches("./");
             if rel == "dist" {
                 // Build output: `make dist` must produce it.
-                match &makefile {
-                    Some(text) => assert!(
-                        parse_makefile(text).rules.contains_key("dist"),
-                        "the Makefile has no dist target, but {name:?} mounts ./dist"
-                    ),
-                    None => eprintln!("note: no Makefile yet; ./dist of {name:?} not checked"),
-                }
+                assert!(
+                    make_dry_run("dist", &[]).contains("dist/"),
+                    "make dist writes no dist/, but {name:?} mounts ./dist"
+                );
                 continue;
             }
             assert!(
@@ -896,140 +597,122 @@ fn compose_host_paths_exist() {
 // ---------------------------------------------------------------------------------------------
 // Dockerfile and Makefile
 
+/// The image builds with the Makefile's targets, for the platform it is built for, so it holds
+/// what `make dist` builds and no build command is written twice.
 #[test]
-fn dockerfile_builds_the_plugin_like_make_dist() {
+fn dockerfile_builds_the_plugin_with_make() {
     let docker = dockerfile();
-    let images: Vec<&str> = docker.stages.iter().map(|(i, _)| i.as_str()).collect();
     assert_eq!(
-        images,
+        docker.stages,
         [
             "rust:1-bookworm",
             "node:20-bookworm",
-            &format!("grafana/grafana:{GRAFANA_VERSION}")
+            "grafana/grafana:${GRAFANA_VERSION}"
         ],
     );
-
-    let steps = docker.build_steps();
-    assert_eq!(steps.cargo_args.len(), 1, "one cargo build: {steps:?}");
-    let args = &steps.cargo_args[0];
-    for expected in ["--release", "--target", "x86_64-unknown-linux-gnu"] {
-        assert!(
-            args.iter().any(|a| a == expected),
-            "cargo build {args:?} lacks {expected}"
-        );
-    }
-    assert_eq!(
-        steps.rustflags,
-        BTreeSet::from(["-C target-feature=+crt-static".to_string()]),
-        "the binary is linked statically"
-    );
-    assert_eq!(
-        steps.npm,
-        BTreeSet::from(["npm ci".to_string(), "npm run build".to_string()])
-    );
-
-    let copies = docker.final_stage_instructions("COPY");
+    let runs = |stage: usize| docker.stage(Some(stage), "RUN").join("\n");
     assert!(
-        copies
-            .iter()
-            .any(|c| c.contains("--chmod=0755") && c.ends_with(&format!("{PLUGIN_DIR}/{BINARY}"))),
-        "the executable lands in the plugin folder, executable: {copies:?}"
+        docker.stage(Some(0), "ARG").contains(&"TARGETARCH")
+            && runs(0).ends_with("make dist-backend ARCH=${TARGETARCH}"),
+        "the backend stage runs make dist-backend for the build platform: {}",
+        runs(0)
+    );
+    assert!(
+        runs(1).contains("make frontend-deps") && runs(1).ends_with("make dist-frontend"),
+        "the frontend stage runs make dist-frontend: {}",
+        runs(1)
+    );
+    for i in &docker.instructions {
+        if i.keyword == "RUN" {
+            for tool in ["cargo ", "npm ", "npx ", "rustc ", "webpack"] {
+                assert!(
+                    !i.args.contains(tool),
+                    "RUN {} calls {tool}directly: the Makefile is where builds are written",
+                    i.args
+                );
+            }
+        }
+    }
+
+    assert!(docker.final_stage("ARG").contains(&"TARGETARCH"));
+    let copies = docker.final_stage("COPY");
+    assert!(
+        copies.contains(&&*format!(
+            "--from=backend --chmod=0755 /src/dist/{EXE}_linux_${{TARGETARCH}} {PLUGIN_DIR}/"
+        )),
+        "the executable of the build platform lands in the plugin folder, executable: {copies:?}"
     );
     // plugin.json comes with the frontend build's dist/ (the build stamps its date there).
     assert!(
-        copies
-            .iter()
-            .any(|c| c.contains("--from=frontend") && c.ends_with(&format!("{PLUGIN_DIR}/"))),
+        copies.contains(&&*format!("--from=frontend /src/dist/ {PLUGIN_DIR}/")),
         "the frontend's dist/ (plugin.json, module.js, img/) lands in the plugin folder: {copies:?}"
     );
     assert!(
         copies.contains(&"provisioning/ /etc/grafana/provisioning/"),
         "{copies:?}"
     );
-    let env = docker.final_stage_instructions("ENV").join(" ");
+    let env = docker.final_stage("ENV").join(" ");
     assert!(
         env.contains(&format!(
             "GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={PLUGIN_ID}"
         )),
         "{env}"
     );
-    let runs = docker.final_stage_instructions("RUN").join(" ");
+    let runs = docker.final_stage("RUN").join(" ");
     assert!(
         runs.contains(HISTORY_DIR),
         "the image creates the history directory: {runs}"
     );
-
-    match read_optional("Makefile") {
-        Some(text) => {
-            let mk = parse_makefile(&text);
-            assert!(
-                mk.rules.contains_key("dist"),
-                "the Makefile has a dist target"
-            );
-            let make = mk.build_steps("dist");
-            assert_eq!(
-                make, steps,
-                "the Dockerfile's build differs from `make dist` (Makefile left, Dockerfile right)"
-            );
-            assert!(
-                mk.recipe("dist").iter().any(|l| l.contains(BINARY)),
-                "make dist copies the executable to dist/{BINARY}"
-            );
-        }
-        None => eprintln!("note: no Makefile yet; the Dockerfile is not compared with make dist"),
-    }
 }
 
+/// `make dist` builds a static executable for the machine it runs on, named as Grafana looks for
+/// it; ARCH (Docker's TARGETARCH) picks another.
 #[test]
-fn makefile_parser_follows_prerequisites_and_variables() {
-    let mk = parse_makefile(
-        "TARGET := x86_64-unknown-linux-gnu\nexport RUSTFLAGS = -C target-feature=+crt-static\n\
-         CARGO ?= cargo\n\n.PHONY: dist backend\ndist: backend frontend\n\t@mkdir -p dist\n\
-         \tcp target/$(TARGET)/release/gpx_akamai_estats dist/gpx_akamai_estats_linux_amd64\n\
-         backend:\n\t$(CARGO) build --release \\\n\t  --target ${TARGET}\n\
-         frontend:\n\tcd frontend && npm ci && npm run build\n",
-    );
-    let steps = mk.build_steps("dist");
-    assert_eq!(
-        steps.cargo_args,
-        vec![vec![
-            "--release".to_string(),
-            "--target".into(),
-            "x86_64-unknown-linux-gnu".into()
-        ]]
-    );
-    assert_eq!(
-        steps.rustflags,
-        BTreeSet::from(["-C target-feature=+crt-static".to_string()])
-    );
-    assert_eq!(
-        steps.npm,
-        BTreeSet::from(["npm ci".to_string(), "npm run build".to_string()])
-    );
-    let first: Vec<String> = mk.recipe("dist")[0]
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(
-        first,
-        [
-            "cargo",
-            "build",
-            "--release",
-            "--target",
-            "x86_64-unknown-linux-gnu"
-        ]
-    );
+fn make_dist_builds_for_the_machine_it_runs_on() {
+    for (arch, triple) in [
+        ("amd64", "x86_64-unknown-linux-gnu"),
+        ("arm64", "aarch64-unknown-linux-gnu"),
+    ] {
+        let plan = make_dry_run("dist", &[&format!("ARCH={arch}")]);
+        for expected in [
+            "RUSTFLAGS=\"-C target-feature=+crt-static\"".to_string(),
+            format!("--release --target {triple} --bin {EXE}"),
+            format!("cp target/{triple}/release/{EXE} dist/{EXE}_linux_{arch}"),
+            "npm run build".to_string(),
+        ] {
+            assert!(
+                plan.contains(&expected),
+                "make dist ARCH={arch} lacks {expected:?}:\n{plan}"
+            );
+        }
+    }
+    for (uname, arch) in [
+        ("x86_64", "amd64"),
+        ("aarch64", "arm64"),
+        ("arm64", "arm64"),
+    ] {
+        let plan = make_dry_run("dist-backend", &[&format!("UNAME_M={uname}")]);
+        assert!(
+            plan.contains(&format!("dist/{EXE}_linux_{arch}")),
+            "uname -m {uname}:\n{plan}"
+        );
+    }
+    let here = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert!(make_dry_run("dist-backend", &[]).contains(&format!("dist/{EXE}_linux_{here}")));
 
-    // Inline RUSTFLAGS, --prefix and a differing flag are all seen.
-    let other = parse_makefile(
-        "dist:\n\tRUSTFLAGS='-C target-feature=+crt-static' cargo build --release\n\
-         \tnpm --prefix frontend ci; npm --prefix=frontend run build\n",
-    )
-    .build_steps("dist");
-    assert_eq!(other.npm, steps.npm);
-    assert_eq!(other.rustflags, steps.rustflags);
-    assert_ne!(other.cargo_args, steps.cargo_args);
+    // An architecture the plugin is not built for stops before compiling anything.
+    let out = std::process::Command::new("make")
+        .args(["dist-backend", "ARCH=mips"])
+        .current_dir(repo())
+        .output()
+        .expect("make runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ARCH=amd64 or ARCH=arm64"), "{stderr}");
 }
 
 #[test]
@@ -1123,7 +806,7 @@ fn datasources_are_the_simulator_and_the_real_api() {
     for ds in &all {
         assert_eq!(ds["type"].as_str(), Some(PLUGIN_ID));
         assert_eq!(ds["access"].as_str(), Some("proxy"));
-        // Only keys of the settings contract (DESIGN.md), so a typo cannot pass silently.
+        // Only keys of the settings contract (docs/design.md), so a typo cannot pass silently.
         for key in ds["jsonData"].as_mapping().expect("jsonData").keys() {
             let key = key.as_str().unwrap();
             assert!(
@@ -1696,6 +1379,12 @@ fn docs_cover_every_old_metric_and_docker_caveat() {
     assert!(migration.contains("migrate-exporter"));
     let docker = read("docs/docker.md");
     assert!(docker.contains("needs Docker; not run in CI"));
+    for needed in ["GRAFANA_VERSION", "arm64", "amd64", "TARGETARCH"] {
+        assert!(
+            docker.contains(needed),
+            "docs/docker.md does not explain {needed}"
+        );
+    }
     let dashboard_doc = read("docs/dashboard.md");
     for panel in dashboard_panels(&dashboard()) {
         let title = panel["title"].as_str().unwrap();

@@ -17,14 +17,14 @@
 
 pub mod import;
 pub mod schema;
-pub mod series;
 pub mod store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::estats::UpstreamError;
@@ -83,10 +83,6 @@ impl std::fmt::Debug for History {
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl History {
@@ -156,7 +152,7 @@ impl History {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, HistoryError>,
     ) -> Result<T, HistoryError> {
-        f(&lock(&self.inner.writer))
+        f(&self.inner.writer.lock())
     }
 
     fn with_reader<T>(
@@ -166,7 +162,7 @@ impl History {
         let Some(path) = &self.inner.path else {
             return self.with_writer(f);
         };
-        let pooled = lock(&self.inner.readers).pop();
+        let pooled = self.inner.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
             None => {
@@ -186,7 +182,7 @@ impl History {
             }
         };
         let out = f(&conn);
-        let mut pool = lock(&self.inner.readers);
+        let mut pool = self.inner.readers.lock();
         if pool.len() < READER_POOL {
             pool.push(conn);
         }
@@ -194,13 +190,18 @@ impl History {
     }
 
     fn cached_id(&self, uid: &str, key: &str) -> Option<i64> {
-        lock(&self.inner.ids)
+        self.inner
+            .ids
+            .lock()
             .get(&(uid.to_string(), key.to_string()))
             .copied()
     }
 
     fn remember_id(&self, uid: &str, key: &str, id: i64) {
-        lock(&self.inner.ids).insert((uid.to_string(), key.to_string()), id);
+        self.inner
+            .ids
+            .lock()
+            .insert((uid.to_string(), key.to_string()), id);
     }
 
     /// The target's row id; `create` makes one (on the writer connection).
@@ -268,7 +269,10 @@ impl History {
         });
         if out.is_err() {
             // The target row may have been rolled back with the sample.
-            lock(&self.inner.ids).remove(&(uid.to_string(), key.to_string()));
+            self.inner
+                .ids
+                .lock()
+                .remove(&(uid.to_string(), key.to_string()));
         }
         out
     }
@@ -401,7 +405,7 @@ impl HistoryRegistry {
     pub fn get(&self, uid: &str, path: Option<&Path>) -> Result<History, HistoryError> {
         match path.filter(|p| !p.as_os_str().is_empty()) {
             None => {
-                let mut memory = lock(&self.memory);
+                let mut memory = self.memory.lock();
                 if let Some(h) = memory.get(uid) {
                     return Ok(h.clone());
                 }
@@ -416,7 +420,7 @@ impl HistoryRegistry {
                     .and_then(|d| d.canonicalize().ok())
                     .and_then(|d| p.file_name().map(|f| d.join(f)))
                     .unwrap_or_else(|| p.to_path_buf());
-                let mut files = lock(&self.files);
+                let mut files = self.files.lock();
                 if let Some(h) = files.get(&canonical) {
                     return Ok(h.clone());
                 }
@@ -427,9 +431,12 @@ impl HistoryRegistry {
         }
     }
 
-    /// Forgets the in-memory history of a deleted data source.
-    pub fn remove_memory(&self, uid: &str) {
-        lock(&self.memory).remove(uid);
+    /// Frees the in-memory histories of the data sources `keep` rejects: Grafana never says
+    /// that a data source was deleted, so the instances that expire say it, and their history
+    /// goes with them once their pollers (which hold a handle too) are gone. File histories
+    /// stay: their data is on disk, and other data sources may share the file.
+    pub fn retain_memory(&self, keep: impl Fn(&str) -> bool) {
+        self.memory.lock().retain(|uid, _| keep(uid));
     }
 }
 

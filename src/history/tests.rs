@@ -190,7 +190,10 @@ async fn a_file_survives_reopening() {
     let h = History::open(Some(&path)).unwrap();
     assert_eq!(h.count("ds", &t).await.unwrap(), 2);
     assert_eq!(h.latest("ds", &t).await.unwrap(), Some(sample(t0(), 1)));
-    let mode: String = lock(&h.inner.writer)
+    let mode: String = h
+        .inner
+        .writer
+        .lock()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
@@ -229,7 +232,7 @@ fn reading_while_a_long_write_runs() {
     rt.block_on(h.record_sample("ds", &target(), &sample(t0(), 1)))
         .unwrap();
     // Hold the writer inside an open transaction, as a big import does.
-    let writer = lock(&h.inner.writer);
+    let writer = h.inner.writer.lock();
     writer.execute_batch("BEGIN IMMEDIATE").unwrap();
     writer
         .execute(
@@ -287,7 +290,9 @@ async fn a_damaged_page_is_reported_corrupt() {
             .await
             .unwrap();
         }
-        lock(&h.inner.writer)
+        h.inner
+            .writer
+            .lock()
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .unwrap();
     }
@@ -549,6 +554,39 @@ fn the_registry_shares_files_and_separates_memory_by_uid() {
     let m3 = reg.get("b", None).unwrap();
     assert!(Arc::ptr_eq(&m1.inner, &m2.inner));
     assert!(!Arc::ptr_eq(&m1.inner, &m3.inner));
+}
+
+#[tokio::test]
+async fn the_memory_history_of_an_expired_data_source_is_freed() {
+    let reg = HistoryRegistry::new();
+    let a = reg.get("a", None).unwrap();
+    a.record_sample("a", &target(), &sample(t0(), 1))
+        .await
+        .unwrap();
+    let b = reg.get("b", None).unwrap();
+    let file_dir = tempfile::tempdir().unwrap();
+    let file = reg.get("a", Some(&file_dir.path().join("h.db"))).unwrap();
+    let a_database = Arc::downgrade(&a.inner);
+    // The expired instance goes, and its poller's handle with it.
+    drop(a);
+    reg.retain_memory(|uid| uid == "b");
+    assert!(
+        a_database.upgrade().is_none(),
+        "the expired data source's in-memory database is still held"
+    );
+    let a = reg.get("a", None).unwrap();
+    assert_eq!(
+        a.count("a", &target()).await.unwrap(),
+        0,
+        "a new, empty one"
+    );
+    assert!(Arc::ptr_eq(&b.inner, &reg.get("b", None).unwrap().inner));
+    assert!(Arc::ptr_eq(
+        &file.inner,
+        &reg.get("c", Some(&file_dir.path().join("h.db")))
+            .unwrap()
+            .inner
+    ));
 }
 
 const SIGKILL_ENV: &str = "ESTATS_HISTORY_SIGKILL_DB";

@@ -30,13 +30,15 @@ use tonic::{Request, Response, Status};
 
 use super::instance::{Instance, Instances};
 use crate::frame::Frame;
-use crate::handlers::{distribution, summary, timeseries};
-use crate::history::series::build_series;
+use crate::handlers::timeseries::{self, columns::Column};
 use crate::history::Point;
-use crate::live::{self, Column, LivePath, TargetRef};
-use crate::query::{GroupBy, Metric, Query, QueryType, StatusFilter};
-use crate::sample::{Sample, Side};
+use crate::live::{self, LivePath, TargetRef};
+use crate::query::{Query, QueryType};
+use crate::sample::Sample;
 use crate::target::Target;
+
+/// Where `plugin::data` finds it; the channel is the `live` module's business.
+pub use crate::live::mark_live;
 
 /// Packets a slow Grafana may fall behind by before the stream waits for it.
 const PACKET_BUFFER: usize = 16;
@@ -103,48 +105,6 @@ async fn resolve(
     Ok((instance, live, target))
 }
 
-/// Sets `meta.channel` on the frames of a live query; a query type that does not stream gets a
-/// notice instead.
-pub fn mark_live(uid: &str, query: &Query, frames: &mut [Frame]) {
-    match LivePath::for_query(query) {
-        Ok(path) => {
-            let channel = live::channel(uid, &path.encode(uid));
-            for f in frames {
-                f.meta.channel = Some(channel.clone());
-            }
-        }
-        Err(e) => {
-            for f in frames {
-                f.meta.notices.push(crate::frame::Notice {
-                    severity: crate::frame::Severity::Info,
-                    text: e.to_string(),
-                });
-            }
-        }
-    }
-}
-
-/// Whether each row of `build_series` over `points` comes from a successful sample (not a gap):
-/// rows do not depend on the columns, and a side's total is null exactly in gaps.
-fn rows_succeeded(query: &Query, points: &[Point]) -> Vec<bool> {
-    let totals = build_series(
-        points,
-        &[Side::Edge],
-        GroupBy::Total,
-        Metric::Hits,
-        &StatusFilter::default(),
-        query.from,
-        query.to,
-        query.interval,
-        query.max_data_points,
-    );
-    totals
-        .series
-        .first()
-        .map(|s| s.values.iter().map(Option::is_some).collect())
-        .unwrap_or_default()
-}
-
 /// The status codes held for a target; none when the history cannot say (logged).
 async fn held_codes(instance: &Instance, target: &Target) -> Vec<u16> {
     match instance.monitor.status_codes(target).await {
@@ -156,45 +116,10 @@ async fn held_codes(instance: &Instance, target: &Target) -> Vec<u16> {
     }
 }
 
-/// The `timeseries` frame of a live query: the columns of every status held for the target
-/// (see [`crate::live`]), so that the rows the stream pushes later line up with it.
+/// The `timeseries` frame of a live query, on the columns of every status held for the target
+/// so that the rows this stream pushes later line up with it.
 pub async fn live_timeseries_frame(instance: &Instance, query: &Query, points: &[Point]) -> Frame {
-    let codes = held_codes(instance, &query.target).await;
-    let set = timeseries::series(query, points);
-    let mut columns = live::columns_for(query, &codes);
-    live::merge_columns(&mut columns, &set);
-    let succeeded = rows_succeeded(query, points);
-    let set = if succeeded.len() == set.times.len() {
-        live::widen(set, &columns, &succeeded)
-    } else {
-        set
-    };
-    timeseries::frame_from_series(query, set)
-}
-
-/// The frame pushed for one new sample.
-fn push_frame(
-    path: &LivePath,
-    target: &Target,
-    columns: &mut Vec<Column>,
-    sample: &Sample,
-) -> Frame {
-    let query = path.query(target.clone(), sample.sampled_at);
-    match query.query_type {
-        QueryType::Timeseries => {
-            let points = [Point {
-                at: sample.sampled_at,
-                sample: Some(sample.clone()),
-            }];
-            let set = timeseries::series(&query, &points);
-            if live::merge_columns(columns, &set) {
-                tracing::debug!(target = %target, columns = columns.len(), "a new status joins the live series; Grafana restarts the panel's buffer");
-            }
-            timeseries::frame_from_series(&query, live::widen(set, columns, &[true]))
-        }
-        QueryType::Summary => summary::frame(&query, sample, None),
-        _ => distribution::frame(&query, sample, None),
-    }
+    timeseries::live_frame(query, points, &held_codes(instance, &query.target).await)
 }
 
 fn packet(frame: &Frame, ref_id: &str) -> Result<StreamPacket, String> {
@@ -240,7 +165,8 @@ impl Run {
                 },
                 event = self.events.recv() => match event {
                     Ok((target, sample)) if target == self.target => {
-                        let mut frame = push_frame(&self.path, &self.target, &mut self.columns, &sample);
+                        let query = self.path.query(self.target.clone(), sample.sampled_at);
+                        let mut frame = crate::handlers::pushed_frame(&query, &mut self.columns, &sample);
                         frame.meta.channel = Some(self.channel.clone());
                         match packet(&frame, &self.path.ref_id) {
                             Ok(p) => {
@@ -325,7 +251,7 @@ impl Stream for StreamService {
         let events = instance.monitor.subscribe();
         let columns = if path.query_type == QueryType::Timeseries {
             let q = path.query(target.clone(), chrono::Utc::now());
-            live::columns_for(&q, &held_codes(&instance, &target).await)
+            timeseries::columns::columns_for(&q, &held_codes(&instance, &target).await)
         } else {
             Vec::new()
         };
@@ -357,152 +283,5 @@ impl Stream for StreamService {
             status: publish_stream_response::Status::PermissionDenied as i32,
             data: Vec::new(),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::query::QueryContext;
-
-    fn query(json: &str) -> Query {
-        let ctx = QueryContext {
-            from_ms: 1_700_000_000_000,
-            to_ms: 1_700_003_600_000,
-            interval_ms: 1000,
-            max_data_points: 1000,
-        };
-        Query::parse("A", json.as_bytes(), "", ctx, None).unwrap()
-    }
-
-    fn sample(at_s: i64, codes: &[(u16, u64)]) -> Sample {
-        let at = chrono::DateTime::from_timestamp(at_s, 0).unwrap();
-        let fetched = crate::upstream::fake::fetched(at, codes);
-        Sample::from_response(at, &fetched.response)
-    }
-
-    #[test]
-    fn pushed_rows_keep_the_columns_and_grow_them_for_new_statuses() {
-        let q = query(
-            r#"{"cpCode": 1, "queryType": "timeseries", "side": "edge", "metric": "hits", "live": true}"#,
-        );
-        let path = LivePath::for_query(&q).unwrap();
-        let mut columns = live::columns_for(&q, &[200, 404, 503]);
-        let s = sample(1_700_000_100, &[(200, 9)]);
-        let f = push_frame(&path, &q.target, &mut columns, &s);
-        assert_eq!(f.rows(), 1);
-        let statuses: Vec<&str> = f.fields[1..]
-            .iter()
-            .map(|f| f.labels["status"].as_str())
-            .collect();
-        assert_eq!(statuses, ["200", "404", "503"]);
-        assert_eq!(f.fields[0].name, "time");
-        assert!(f.fields[1..].iter().all(|f| f.name == "hits"));
-        assert_eq!(
-            f.fields[2].values,
-            crate::frame::Values::OptF64(vec![Some(0.0)]),
-            "absent from a successful sample: 0"
-        );
-        let s = sample(1_700_000_110, &[(200, 9), (502, 1)]);
-        let f = push_frame(&path, &q.target, &mut columns, &s);
-        let statuses: Vec<&str> = f.fields[1..]
-            .iter()
-            .map(|f| f.labels["status"].as_str())
-            .collect();
-        assert_eq!(statuses, ["200", "404", "502", "503"]);
-    }
-
-    #[test]
-    fn query_frame_and_pushes_share_columns() {
-        let q = query(r#"{"cpCode": 1, "queryType": "timeseries", "groupBy": "class"}"#);
-        let points = vec![
-            Point {
-                at: chrono::DateTime::from_timestamp(1_700_000_100, 0).unwrap(),
-                sample: Some(sample(1_700_000_100, &[(200, 9)])),
-            },
-            Point {
-                at: chrono::DateTime::from_timestamp(1_700_000_110, 0).unwrap(),
-                sample: None,
-            },
-        ];
-        let set = timeseries::series(&q, &points);
-        let mut columns = live::columns_for(&q, &[200, 503]);
-        live::merge_columns(&mut columns, &set);
-        let succeeded = rows_succeeded(&q, &points);
-        assert_eq!(succeeded, [true, false]);
-        let frame = timeseries::frame_from_series(&q, live::widen(set, &columns, &succeeded));
-        let pushed = push_frame(
-            &LivePath::for_query(&q).unwrap(),
-            &q.target,
-            &mut columns.clone(),
-            &sample(1_700_000_120, &[(503, 1)]),
-        );
-        let shape = |f: &Frame| {
-            f.fields
-                .iter()
-                .map(|f| (f.name.clone(), f.labels.clone()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(shape(&frame), shape(&pushed));
-        // 5xx was not in the first sample: 0 there, and null in the failed poll.
-        let five = frame
-            .fields
-            .iter()
-            .position(|f| {
-                f.labels.get("status").map(String::as_str) == Some("5xx")
-                    && f.labels["side"] == "edge"
-            })
-            .unwrap();
-        assert_eq!(
-            frame.fields[five].values,
-            crate::frame::Values::OptF64(vec![Some(0.0), None])
-        );
-    }
-
-    #[test]
-    fn distribution_and_summary_push_the_handler_frame() {
-        for (json, name) in [
-            (
-                r#"{"cpCode": 1, "queryType": "distribution"}"#,
-                "distribution",
-            ),
-            (r#"{"cpCode": 1, "queryType": "summary"}"#, "summary"),
-        ] {
-            let q = query(json);
-            let s = sample(1_700_000_100, &[(200, 9), (503, 1)]);
-            let f = push_frame(
-                &LivePath::for_query(&q).unwrap(),
-                &q.target,
-                &mut Vec::new(),
-                &s,
-            );
-            assert_eq!(f.name, name);
-            let direct = if name == "summary" {
-                summary::frame(&q, &s, None)
-            } else {
-                distribution::frame(&q, &s, None)
-            };
-            assert_eq!(f.fields, direct.fields);
-        }
-    }
-
-    #[test]
-    fn live_marks_the_channel_or_says_why_not() {
-        let q = query(r#"{"cpCode": 1, "queryType": "summary", "live": true}"#);
-        let mut frames = vec![Frame::new("summary", crate::frame::FrameType::NumericLong)];
-        mark_live("uid-1", &q, &mut frames);
-        let channel = frames[0].meta.channel.clone().unwrap();
-        assert!(channel.starts_with("ds/uid-1/v1/k."), "{channel}");
-        let path = channel.strip_prefix("ds/uid-1/").unwrap();
-        assert_eq!(
-            LivePath::decode(path).unwrap(),
-            LivePath::for_query(&q).unwrap()
-        );
-
-        let q = query(r#"{"cpCode": 1, "queryType": "topIps", "live": true}"#);
-        let mut frames = vec![Frame::new("topIps", crate::frame::FrameType::Table)];
-        mark_live("uid-1", &q, &mut frames);
-        assert!(frames[0].meta.channel.is_none());
-        assert!(frames[0].meta.notices[0].text.contains("topIps"));
     }
 }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::history::series::build_series;
+use crate::handlers::timeseries::series::{build, SeriesSpec};
 use crate::query::{GroupBy, Metric, StatusFilter};
 use crate::sample::Side;
 use crate::upstream::fake::{fetched, server_error, FakeFetch};
@@ -189,16 +189,18 @@ async fn a_poll_failure_is_a_gap_not_a_zero() {
         .unwrap();
     assert_eq!(points.len(), 3, "{points:?}");
     assert!(points[0].sample.is_some() && points[1].sample.is_none() && points[2].sample.is_some());
-    let set = build_series(
+    let set = build(
         &points,
-        &[Side::Edge],
-        GroupBy::Code,
-        Metric::Hits,
-        &StatusFilter::default(),
-        start,
-        s.clock.now(),
-        Duration::from_secs(1),
-        1000,
+        &SeriesSpec {
+            sides: &[Side::Edge],
+            group_by: GroupBy::Code,
+            metric: Metric::Hits,
+            filter: &StatusFilter::default(),
+            from: start,
+            to: s.clock.now(),
+            interval: Duration::from_secs(1),
+            max_data_points: 1000,
+        },
     );
     let s503 = set.series.iter().find(|x| x.status == "503").unwrap();
     assert_eq!(s503.values, [Some(10.0), None, Some(10.0)]);

@@ -1,5 +1,5 @@
-//! Time series from stored polls, for `timeseries` queries: grouped by code, class or total,
-//! filtered, and downsampled to what the panel can draw. Pure: no I/O, no clock.
+//! Series shaping: a target's stored polls grouped by code, class or total, filtered, and
+//! downsampled to what the panel can draw. Pure: no I/O, no clock.
 //!
 //! Rules:
 //! - a status absent from a successful sample counts 0 for that sample; a failed poll is `None`
@@ -14,15 +14,18 @@
 //!   failure percentage);
 //! - the status filter applies to codes; groups the filter names explicitly exist even when no
 //!   sample has them (0 in successful samples), so an alert on "5xx" sees 0 rather than no data;
-//! - series come by side (edge, origin), then status ascending.
+//! - series come by side (edge, origin), then status ascending;
+//! - every row says whether it is a gap (no successful sample in it), whatever the columns: the
+//!   live path fills the columns a set lacks with 0 in samples and null in gaps.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::Point;
-use crate::query::{status_group, GroupBy, Metric, StatusFilter};
+use crate::history::store::from_ms;
+use crate::history::Point;
+use crate::query::{status_group, GroupBy, Metric, Query, StatusFilter};
 use crate::sample::{Sample, Side};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +41,38 @@ pub struct SeriesSet {
     /// Ascending, no duplicates; one per value of every series.
     pub times: Vec<DateTime<Utc>>,
     pub series: Vec<Series>,
+    /// One per row: true where no successful sample made the row (a failed poll, missing
+    /// polls, or a bucket of failures only), so every series is null there.
+    pub gaps: Vec<bool>,
+}
+
+/// What a series set is built for: the shape and range of a `timeseries` query.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesSpec<'a> {
+    pub sides: &'a [Side],
+    pub group_by: GroupBy,
+    pub metric: Metric,
+    pub filter: &'a StatusFilter,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub interval: Duration,
+    /// 0 means no downsampling.
+    pub max_data_points: u32,
+}
+
+impl<'a> SeriesSpec<'a> {
+    pub fn of(query: &'a Query) -> SeriesSpec<'a> {
+        SeriesSpec {
+            sides: query.side.sides(),
+            group_by: query.group_by,
+            metric: query.metric,
+            filter: &query.status_filter,
+            from: query.from,
+            to: query.to,
+            interval: query.interval,
+            max_data_points: query.max_data_points,
+        }
+    }
 }
 
 pub const TOTAL: &str = "total";
@@ -141,18 +176,18 @@ fn median_step(times: &[i64]) -> Option<i64> {
     Some(steps[steps.len() / 2]).filter(|m| *m > 0)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn build_series(
-    points: &[Point],
-    sides: &[Side],
-    group_by: GroupBy,
-    metric: Metric,
-    filter: &StatusFilter,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    interval: Duration,
-    max_data_points: u32,
-) -> SeriesSet {
+/// The series of `spec` over `points` (in any order), with the gap mask of its rows.
+pub fn build(points: &[Point], spec: &SeriesSpec) -> SeriesSet {
+    let &SeriesSpec {
+        sides,
+        group_by,
+        metric,
+        filter,
+        from,
+        to,
+        interval,
+        max_data_points,
+    } = spec;
     // In range, ascending, one per instant (a successful poll wins over a failed one).
     let mut pts: Vec<&Point> = points
         .iter()
@@ -230,15 +265,16 @@ pub fn build_series(
             .collect(),
         None => Vec::new(),
     };
-    let nulls = || vec![None; columns.len()];
+    let gap = || (true, vec![None; columns.len()]);
 
-    let mut rows: BTreeMap<i64, Vec<Option<f64>>> = BTreeMap::new();
+    // Per row instant: whether it is a gap, and its values.
+    let mut rows: BTreeMap<i64, (bool, Vec<Option<f64>>)> = BTreeMap::new();
     if max_data_points == 0 || pts.len() <= max_data_points as usize {
         for (p, at) in pts.iter().zip(&ms) {
-            rows.insert(*at, row_of(p));
+            rows.insert(*at, (p.sample.is_none(), row_of(p)));
         }
         for h in holes {
-            rows.entry(h).or_insert_with(nulls);
+            rows.entry(h).or_insert_with(gap);
         }
     } else {
         let from_ms = from.timestamp_millis();
@@ -247,12 +283,14 @@ pub fn build_series(
             .max((span + i64::from(max_data_points) - 1) / i64::from(max_data_points))
             .max(1);
         let bucket = |at: i64| from_ms + (at - from_ms).div_euclid(width) * width;
-        // Per bucket and column: (sum, count) of the non-null values.
-        let mut acc: BTreeMap<i64, Vec<(f64, u32)>> = BTreeMap::new();
+        // Per bucket: whether a sample succeeded, and per column (sum, count) of the non-null
+        // values.
+        let mut acc: BTreeMap<i64, (bool, Vec<(f64, u32)>)> = BTreeMap::new();
         for (p, at) in pts.iter().zip(&ms) {
-            let cells = acc
+            let (succeeded, cells) = acc
                 .entry(bucket(*at))
-                .or_insert_with(|| vec![(0.0, 0); columns.len()]);
+                .or_insert_with(|| (false, vec![(0.0, 0); columns.len()]));
+            *succeeded |= p.sample.is_some();
             for (cell, v) in cells.iter_mut().zip(row_of(p)) {
                 if let Some(v) = v {
                     cell.0 += v;
@@ -260,21 +298,25 @@ pub fn build_series(
                 }
             }
         }
-        for (b, cells) in acc {
+        for (b, (succeeded, cells)) in acc {
             rows.insert(
                 b,
-                cells
-                    .into_iter()
-                    .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n)))
-                    .collect(),
+                (
+                    !succeeded,
+                    cells
+                        .into_iter()
+                        .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n)))
+                        .collect(),
+                ),
             );
         }
         for h in holes {
-            rows.entry(bucket(h)).or_insert_with(nulls);
+            rows.entry(bucket(h)).or_insert_with(gap);
         }
     }
 
-    let times = rows.keys().map(|ms| super::store::from_ms(*ms)).collect();
+    let times = rows.keys().map(|ms| from_ms(*ms)).collect();
+    let mut gaps = Vec::with_capacity(rows.len());
     let mut series: Vec<Series> = columns
         .into_iter()
         .map(|(side, status)| Series {
@@ -283,12 +325,17 @@ pub fn build_series(
             values: Vec::with_capacity(rows.len()),
         })
         .collect();
-    for row in rows.into_values() {
+    for (gap, row) in rows.into_values() {
+        gaps.push(gap);
         for (s, v) in series.iter_mut().zip(row) {
             s.values.push(v);
         }
     }
-    SeriesSet { times, series }
+    SeriesSet {
+        times,
+        series,
+        gaps,
+    }
 }
 
 #[cfg(test)]
@@ -300,7 +347,7 @@ mod tests {
     const T0: i64 = 1_700_000_000_000;
 
     fn at(s: i64) -> DateTime<Utc> {
-        super::super::store::from_ms(T0 + s * 1000)
+        from_ms(T0 + s * 1000)
     }
 
     fn side(codes: &[(u16, u64, f64)], hits: u64, errors: u64, fail: f64) -> SideStats {
@@ -365,7 +412,8 @@ mod tests {
         ]
     }
 
-    fn build(
+    /// The series of `points` from 0 s to 30 s, at 1 s intervals.
+    fn shaped(
         points: &[Point],
         sides: &[Side],
         group_by: GroupBy,
@@ -373,16 +421,18 @@ mod tests {
         filter: &str,
         max: u32,
     ) -> SeriesSet {
-        build_series(
+        build(
             points,
-            sides,
-            group_by,
-            metric,
-            &StatusFilter::parse(filter).unwrap(),
-            at(0),
-            at(30),
-            Duration::from_secs(1),
-            max,
+            &SeriesSpec {
+                sides,
+                group_by,
+                metric,
+                filter: &StatusFilter::parse(filter).unwrap(),
+                from: at(0),
+                to: at(30),
+                interval: Duration::from_secs(1),
+                max_data_points: max,
+            },
         )
     }
 
@@ -403,7 +453,7 @@ mod tests {
 
     #[test]
     fn by_code_absent_is_zero_and_failure_is_a_gap() {
-        let set = build(
+        let set = shaped(
             &fixture(),
             &Side::BOTH,
             GroupBy::Code,
@@ -412,6 +462,7 @@ mod tests {
             0,
         );
         assert_eq!(set.times, vec![at(0), at(10), at(20), at(30)]);
+        assert_eq!(set.gaps, [false, false, true, false]);
         assert_eq!(
             names(&set),
             [
@@ -439,7 +490,7 @@ mod tests {
 
     #[test]
     fn by_class_sums_codes_of_the_class() {
-        let set = build(
+        let set = shaped(
             &fixture(),
             &[Side::Edge],
             GroupBy::Class,
@@ -468,11 +519,11 @@ mod tests {
                 [Some(20.0), Some(50.0), None, Some(10.0)],
             ),
         ] {
-            let set = build(&fixture(), &Side::BOTH, GroupBy::Total, metric, "", 0);
+            let set = shaped(&fixture(), &Side::BOTH, GroupBy::Total, metric, "", 0);
             assert_eq!(names(&set), ["edge:total", "origin:total"]);
             assert_eq!(find(&set, Side::Edge, "total"), edge, "{metric:?}");
         }
-        let set = build(
+        let set = shaped(
             &fixture(),
             &[Side::Origin],
             GroupBy::Total,
@@ -488,7 +539,7 @@ mod tests {
 
     #[test]
     fn filter_keeps_matching_codes_and_named_groups() {
-        let set = build(
+        let set = shaped(
             &fixture(),
             &[Side::Edge],
             GroupBy::Code,
@@ -498,7 +549,7 @@ mod tests {
         );
         assert_eq!(names(&set), ["edge:404", "edge:502", "edge:503"]);
         // Class grouping with a code filter: only 404 counts towards 4xx.
-        let set = build(
+        let set = shaped(
             &fixture(),
             &[Side::Edge],
             GroupBy::Class,
@@ -512,7 +563,7 @@ mod tests {
             [Some(20.0), Some(40.0), None, Some(10.0)]
         );
         // A class nobody saw still has a series, of zeros where samples succeeded.
-        let set = build(
+        let set = shaped(
             &fixture(),
             &[Side::Origin],
             GroupBy::Class,
@@ -531,7 +582,7 @@ mod tests {
     fn downsampling_averages_per_bucket_and_keeps_gaps() {
         // 2 points per bucket: range 0..30 s, max 2 points -> width max(1 s, 15 s) = 15 s;
         // buckets [0,15): 0 s, 10 s; [15,30): 20 s (failed), 30 s lands in [30,45).
-        let set = build(
+        let set = shaped(
             &fixture(),
             &[Side::Edge],
             GroupBy::Code,
@@ -540,6 +591,7 @@ mod tests {
             2,
         );
         assert_eq!(set.times, vec![at(0), at(15), at(30)]);
+        assert_eq!(set.gaps, [false, true, false], "a bucket of failures only");
         assert_eq!(find(&set, Side::Edge, "503"), [Some(30.0), None, Some(0.0)]);
         assert_eq!(find(&set, Side::Edge, "404"), [Some(5.0), None, Some(0.0)]);
         assert_eq!(
@@ -557,7 +609,7 @@ mod tests {
             SideStats::default(),
         ));
         // Width 15 s: [15,30) holds the failure at 20 s and 60 % at 25 s: average 60, not 30.
-        let set = build(
+        let set = shaped(
             &pts,
             &[Side::Edge],
             GroupBy::Code,
@@ -569,20 +621,23 @@ mod tests {
             find(&set, Side::Edge, "503"),
             [Some(30.0), Some(60.0), Some(0.0)]
         );
+        assert_eq!(set.gaps, [false, false, false]);
     }
 
     #[test]
     fn interval_widens_buckets() {
-        let set = build_series(
+        let set = build(
             &fixture(),
-            &[Side::Edge],
-            GroupBy::Total,
-            Metric::Errors,
-            &StatusFilter::default(),
-            at(0),
-            at(30),
-            Duration::from_secs(40),
-            3,
+            &SeriesSpec {
+                sides: &[Side::Edge],
+                group_by: GroupBy::Total,
+                metric: Metric::Errors,
+                filter: &StatusFilter::default(),
+                from: at(0),
+                to: at(30),
+                interval: Duration::from_secs(40),
+                max_data_points: 3,
+            },
         );
         // One 40 s bucket: errors 20, 50, (failed), 10 -> 80 / 3.
         assert_eq!(set.times, vec![at(0)]);
@@ -598,37 +653,62 @@ mod tests {
             .iter()
             .map(|&t| ok(t, s(1), SideStats::default()))
             .collect();
-        let set = build_series(
+        let set = build(
             &pts,
-            &[Side::Edge],
-            GroupBy::Code,
-            Metric::Hits,
-            &StatusFilter::default(),
-            at(0),
-            at(110),
-            Duration::from_secs(1),
-            100,
+            &SeriesSpec {
+                sides: &[Side::Edge],
+                group_by: GroupBy::Code,
+                metric: Metric::Hits,
+                filter: &StatusFilter::default(),
+                from: at(0),
+                to: at(110),
+                interval: Duration::from_secs(1),
+                max_data_points: 100,
+            },
         );
         assert_eq!(set.times, [0, 10, 20, 30, 40, 100, 110].map(at).to_vec());
         assert_eq!(find(&set, Side::Edge, "200")[4], None);
+        assert_eq!(
+            set.gaps,
+            [false, false, false, false, true, false, false],
+            "the hole is a gap"
+        );
         assert_eq!(find(&set, Side::Edge, "200")[3], Some(1.0));
     }
 
     #[test]
     fn points_outside_the_range_are_ignored_and_empty_ranges_have_named_series() {
-        let set = build_series(
+        let set = build(
             &fixture(),
-            &[Side::Edge],
-            GroupBy::Class,
-            Metric::Hits,
-            &StatusFilter::parse("5xx").unwrap(),
-            at(100),
-            at(200),
-            Duration::from_secs(1),
-            10,
+            &SeriesSpec {
+                sides: &[Side::Edge],
+                group_by: GroupBy::Class,
+                metric: Metric::Hits,
+                filter: &StatusFilter::parse("5xx").unwrap(),
+                from: at(100),
+                to: at(200),
+                interval: Duration::from_secs(1),
+                max_data_points: 10,
+            },
         );
         assert!(set.times.is_empty());
         assert_eq!(names(&set), ["edge:5xx"]);
         assert!(set.series[0].values.is_empty());
+        assert!(set.gaps.is_empty());
+    }
+
+    #[test]
+    fn gaps_do_not_depend_on_the_columns() {
+        // Codes of a class no sample has: no series at all, and still rows with their gaps.
+        let set = shaped(
+            &fixture(),
+            &[Side::Edge],
+            GroupBy::Code,
+            Metric::Hits,
+            "3xx",
+            0,
+        );
+        assert!(set.series.is_empty());
+        assert_eq!(set.gaps, [false, false, true, false]);
     }
 }
