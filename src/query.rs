@@ -553,13 +553,15 @@ impl Query {
                 }
                 StatusFilter::parse(&joined.join(","))?
             }
-            other => return Err(QueryError::new(
-                "statusFilter",
-                format!(
+            other => {
+                return Err(QueryError::new(
+                    "statusFilter",
+                    format!(
                     "must be a string such as \"5xx,404\" or a list such as [\"5xx\", 404]; got {}",
                     kind_of(other)
                 ),
-            )),
+                ))
+            }
         };
 
         let live = match &raw.live {

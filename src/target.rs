@@ -48,6 +48,9 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// Every network, in the order the editors offer them (after "not set").
+    pub const ALL: [Delivery; 2] = [Delivery::StandardTls, Delivery::EnhancedTls];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Delivery::StandardTls => "STANDARD_TLS",
