@@ -491,27 +491,34 @@ pub fn load(path: &Path, section: &str, env: Env<'_>) -> Result<EdgercSection, E
     parse(&text, &origin, section, env)
 }
 
-/// Reads a regular file of at most [`MAX_EDGERC_BYTES`]. Opened non-blocking and checked on the
-/// open handle, so that a FIFO nobody writes, a device or a directory is refused at once (and
-/// cannot be swapped in between a check and the read).
+/// Reads a regular file of at most [`MAX_EDGERC_BYTES`]; a FIFO nobody writes, a device or a
+/// directory is refused at once, checked before the open and again on the open handle.
 fn read_bounded(path: &Path) -> Result<String, String> {
+    let regular = |meta: &std::fs::Metadata| -> Result<(), String> {
+        if meta.is_file() {
+            return Ok(());
+        }
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        Err(format!("it is {what}; an .edgerc is a text file"))
+    };
+    // stat never blocks: a FIFO is refused before it is opened.
+    regular(&std::fs::metadata(path).map_err(|e| e.to_string())?)?;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
-    #[cfg(unix)]
+    // Opened non-blocking where the flag is at hand, so that a FIFO swapped in after the check
+    // does not block the open either (the caller's timeout covers the rest).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
     let mut file = options.open(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a directory"
-        } else {
-            "not a regular file (a pipe, socket or device)"
-        };
-        return Err(format!("it is {what}; an .edgerc is a text file"));
-    }
+    regular(&meta)?;
     if meta.len() > MAX_EDGERC_BYTES {
         return Err(format!(
             "it is {} bytes; an .edgerc has at most {MAX_EDGERC_BYTES}",
