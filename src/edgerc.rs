@@ -291,6 +291,64 @@ fn strip_quotes(value: &str) -> &str {
     value
 }
 
+/// One meaningful line of an INI file, as both INI readers of this crate (`.edgerc` here, the
+/// old exporter's settings in [`crate::migrate`]) see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IniLine<'a> {
+    /// `[name]`, the name trimmed.
+    Section(&'a str),
+    /// `key = value` or `key: value`: the key trimmed, the value as written after the separator
+    /// (each reader cleans values its own way).
+    Pair { key: &'a str, value: &'a str },
+}
+
+/// Why a line is not INI; each reader words the fix for its own file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IniProblem {
+    UnclosedHeader,
+    TextAfterHeader,
+    EmptySectionName,
+    NotAPair,
+    EmptyKey,
+}
+
+/// The meaningful lines of INI `text` with their 1-based numbers: a BOM, blank lines and
+/// whole-line `#`/`;` comments skipped, a comment after a header allowed.
+pub fn ini_lines(text: &str) -> impl Iterator<Item = (usize, Result<IniLine<'_>, IniProblem>)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines().enumerate().filter_map(|(index, line)| {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            return None;
+        }
+        Some((index + 1, ini_line(line)))
+    })
+}
+
+fn ini_line(line: &str) -> Result<IniLine<'_>, IniProblem> {
+    if let Some(rest) = line.strip_prefix('[') {
+        let (name, after) = rest.split_once(']').ok_or(IniProblem::UnclosedHeader)?;
+        let after = after.trim();
+        if !after.is_empty() && !after.starts_with('#') && !after.starts_with(';') {
+            return Err(IniProblem::TextAfterHeader);
+        }
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(IniProblem::EmptySectionName);
+        }
+        return Ok(IniLine::Section(name));
+    }
+    let split = line.find(['=', ':']).ok_or(IniProblem::NotAPair)?;
+    let key = line[..split].trim();
+    if key.is_empty() {
+        return Err(IniProblem::EmptyKey);
+    }
+    Ok(IniLine::Pair {
+        key,
+        value: &line[split + 1..],
+    })
+}
+
 /// One `key = value` line of the requested section.
 struct Entry {
     line: usize,
@@ -348,6 +406,19 @@ fn clean_value(raw: &str) -> Result<String, &'static str> {
     Ok(raw.to_string())
 }
 
+/// The `.edgerc` wording of an INI problem.
+fn ini_reason(problem: IniProblem) -> &'static str {
+    match problem {
+        IniProblem::UnclosedHeader => "a section header lacks its closing `]`: write it as [name]",
+        IniProblem::TextAfterHeader => "text follows a section header: put it on its own line",
+        IniProblem::EmptySectionName => "a section header has no name: write it as [name]",
+        IniProblem::NotAPair => {
+            "this line is neither a [section], a `key = value` pair nor a # comment"
+        }
+        IniProblem::EmptyKey => "a value has no key before its `=`: write `key = value`",
+    }
+}
+
 /// Parses `.edgerc` text and returns `section`, with environment overrides applied.
 /// `origin` names the file in messages.
 pub fn parse(
@@ -356,7 +427,6 @@ pub fn parse(
     section: &str,
     env: Env<'_>,
 ) -> Result<EdgercSection, EdgercError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let wanted = section.trim();
     let mut sections: Vec<String> = Vec::new();
     let mut current: Option<String> = None;
@@ -367,53 +437,17 @@ pub fn parse(
         reason,
     };
 
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix('[') {
-            let (name, after) = rest.split_once(']').ok_or_else(|| {
-                syntax(
-                    number,
-                    "a section header lacks its closing `]`: write it as [name]",
-                )
-            })?;
-            let after = after.trim();
-            if !after.is_empty() && !after.starts_with('#') && !after.starts_with(';') {
-                return Err(syntax(
-                    number,
-                    "text follows a section header: put it on its own line",
-                ));
+    for (number, line) in ini_lines(text) {
+        let (key, value) = match line.map_err(|problem| syntax(number, ini_reason(problem)))? {
+            IniLine::Section(name) => {
+                if !sections.iter().any(|s| s == name) {
+                    sections.push(name.to_string());
+                }
+                current = Some(name.to_string());
+                continue;
             }
-            let name = name.trim().to_string();
-            if name.is_empty() {
-                return Err(syntax(
-                    number,
-                    "a section header has no name: write it as [name]",
-                ));
-            }
-            if !sections.contains(&name) {
-                sections.push(name.clone());
-            }
-            current = Some(name);
-            continue;
-        }
-        let split = line.find(['=', ':']).ok_or_else(|| {
-            syntax(
-                number,
-                "this line is neither a [section], a `key = value` pair nor a # comment",
-            )
-        })?;
-        let (key, value) = (&line[..split], &line[split + 1..]);
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(syntax(
-                number,
-                "a value has no key before its `=`: write `key = value`",
-            ));
-        }
+            IniLine::Pair { key, value } => (key, value),
+        };
         let Some(in_section) = current.as_deref() else {
             return Err(syntax(
                 number,
