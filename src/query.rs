@@ -425,6 +425,28 @@ impl Query {
         ctx: QueryContext,
         default_delivery: Option<Delivery>,
     ) -> Result<Query, QueryError> {
+        // Until the JSON is read, DataQuery.queryType is all there is to label a failure with.
+        let from_field = if query_type_field.trim().is_empty() {
+            Some(QueryType::DEFAULT)
+        } else {
+            QueryType::from_name(query_type_field)
+        };
+        let raw = Self::read_json(json).map_err(|mut e| {
+            e.query_type = from_field;
+            e
+        })?;
+        let query_type = match enum_field::<QueryType>(&raw.query_type)? {
+            Some(t) => t,
+            None if query_type_field.trim().is_empty() => QueryType::DEFAULT,
+            None => QueryType::parse_named(query_type_field)?,
+        };
+        Self::parse_rest(ref_id, raw, query_type, ctx, default_delivery).map_err(|mut e| {
+            e.query_type = Some(query_type);
+            e
+        })
+    }
+
+    fn read_json(json: &[u8]) -> Result<RawQuery, QueryError> {
         if json.len() > MAX_QUERY_JSON_BYTES {
             return Err(QueryError::new(
                 "query",
@@ -434,7 +456,7 @@ impl Query {
                 ),
             ));
         }
-        let raw: RawQuery = if json.iter().all(u8::is_ascii_whitespace) {
+        Ok(if json.iter().all(u8::is_ascii_whitespace) {
             RawQuery::default()
         } else {
             // serde's syntax errors quote no input, only a line and column.
@@ -449,16 +471,6 @@ impl Query {
             }
             // Every field is a Value, so an object always fits.
             serde_json::from_value(value).unwrap_or_default()
-        };
-
-        let query_type = match enum_field::<QueryType>(&raw.query_type)? {
-            Some(t) => t,
-            None if query_type_field.trim().is_empty() => QueryType::DEFAULT,
-            None => QueryType::parse_named(query_type_field)?,
-        };
-        Self::parse_rest(ref_id, raw, query_type, ctx, default_delivery).map_err(|mut e| {
-            e.query_type = Some(query_type);
-            e
         })
     }
 
@@ -857,6 +869,11 @@ mod tests {
         let err = parse(&big).unwrap_err();
         assert_eq!(err.field, "query");
         assert!(err.message.contains("bytes"), "{err}");
+        // Labelled by DataQuery.queryType, which is all there is before the JSON is read.
+        assert_eq!(err.type_label(), "distribution");
+        let err = Query::parse("A", b"{", "summary", CTX, None).unwrap_err();
+        assert_eq!(err.type_label(), "summary");
+        let err = Query::parse("A", b"{", "pie", CTX, None).unwrap_err();
         assert_eq!(err.type_label(), "invalid");
     }
 
