@@ -155,8 +155,9 @@ fn write(out: &mut String, j: &J, indent: usize, prefix_len: usize, comma: bool)
     let one_line = inline(j);
     let fits = prefix_len + one_line.len() + usize::from(comma) <= PRINT_WIDTH;
     let pad = " ".repeat(indent + 2);
+    let broken = !(is_flat(j) && fits);
     match j {
-        J::Obj(fields) if !(is_flat(j) && fits) && !fields.is_empty() => {
+        J::Obj(fields) if broken && !fields.is_empty() => {
             out.push_str("{\n");
             for (i, (key, value)) in fields.iter().enumerate() {
                 let key = format!("{pad}{}: ", string(key));
