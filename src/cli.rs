@@ -150,12 +150,15 @@ fn expand_home(path: &str) -> PathBuf {
 
 /// A client for the connection flags, with the simulator it talks to when `--simulate`.
 async fn connect(conn: &Connection) -> Result<(Client, Option<Simulator>), String> {
-    let env = |name: &str| std::env::var(name).ok();
     let mut settings = if conn.simulate {
         Settings::simulator()
     } else {
-        Settings::from_edgerc(&expand_home(&conn.edgerc), &conn.section, &env)
-            .map_err(|e| e.to_string())?
+        Settings::from_edgerc(
+            &expand_home(&conn.edgerc),
+            &conn.section,
+            &crate::edgerc::process_env,
+        )
+        .map_err(|e| e.to_string())?
     };
     if let Some(key) = &conn.account_switch_key {
         settings.account_switch_key = Some(key.clone());

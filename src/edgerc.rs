@@ -9,13 +9,28 @@
 //! Values are credentials: no error message ever contains a value read from the file or the
 //! environment, only line numbers, section and key names.
 
+use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
 
 use crate::edgegrid::{Credentials, Secret, DEFAULT_MAX_BODY};
+use crate::target::clip;
 
 /// Looks up an environment variable; tests pass a closure over a map instead of the process env.
+/// The one `Env` of the crate: settings and the CLI take it too.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment as an [`Env`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The largest `.edgerc` read: real ones are a few hundred bytes per section; a path that points
+/// at a log file or `/dev/zero` must not be read into memory.
+pub const MAX_EDGERC_BYTES: u64 = 64 * 1024;
+
+/// The longest host name DNS allows.
+pub const MAX_HOST_CHARS: usize = 253;
 
 /// The checked contents of one `.edgerc` section (after environment overrides).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +68,7 @@ pub enum HostError {
 /// "environment variable AKAMAI_HOST").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EdgercError {
-    #[error("cannot read {path}: {reason}; check the path (edgercPath / --edgerc) and that the plugin's user may read it")]
+    #[error("cannot read {path}: {reason}; check the path (jsonData.edgercPath / --edgerc) and that the plugin's user may read it")]
     Io { path: String, reason: String },
     #[error("{origin} has no section [{section}]; {found}: pick one of those or add a [{section}] section")]
     UnknownSection {
@@ -193,18 +208,25 @@ pub fn env_var(section: &str, key: &str) -> String {
     }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+/// Host names that always mean this machine (RFC 6761): `localhost` and any name under
+/// `.localhost`.
+pub const LOOPBACK_HOST_NAMES: [&str; 1] = ["localhost"];
+
+/// The crate's one loopback rule: `localhost` and `*.localhost`, 127.0.0.0/8 and ::1. A
+/// loopback host is a local stand-in for Akamai (the simulator), which may be reached over
+/// plain http and polled faster.
+pub fn is_loopback_url(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            LOOPBACK_HOST_NAMES
+                .iter()
+                .any(|name| d == *name || d.ends_with(&format!(".{name}")))
+        }
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
     }
-}
-
-/// Whether a base URL (from [`base_url`]) points at this machine.
-pub fn is_loopback_url(url: &url::Url) -> bool {
-    is_loopback(url)
 }
 
 /// Turns a host setting into the base URL requests go to. Accepts `host`, `host:port`,
@@ -227,8 +249,24 @@ pub fn base_url(host: &str) -> Result<url::Url, HostError> {
     if rest.chars().any(char::is_whitespace) {
         return Err(HostError::Invalid("it contains whitespace".into()));
     }
+    if rest.chars().any(char::is_control) {
+        return Err(HostError::Invalid("it contains a control character".into()));
+    }
+    // host, a port and a slash; longer is not a host name (and would be echoed in messages).
+    if rest.chars().count() > MAX_HOST_CHARS + 8 {
+        return Err(HostError::Invalid(format!(
+            "it is {} characters long; host names have at most {MAX_HOST_CHARS}",
+            rest.chars().count()
+        )));
+    }
+    // url's parse errors name the problem, never the input.
     let url = url::Url::parse(&format!("{scheme}://{rest}"))
         .map_err(|e| HostError::Invalid(e.to_string()))?;
+    if url.host_str().is_some_and(|h| h.len() > MAX_HOST_CHARS) {
+        return Err(HostError::Invalid(format!(
+            "it is longer than {MAX_HOST_CHARS} characters"
+        )));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(HostError::UserInfo);
     }
@@ -238,7 +276,7 @@ pub fn base_url(host: &str) -> Result<url::Url, HostError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(HostError::Empty);
     }
-    if scheme == "http" && !is_loopback(&url) {
+    if scheme == "http" && !is_loopback_url(&url) {
         return Err(HostError::HttpNotLoopback);
     }
     Ok(url)
@@ -251,6 +289,64 @@ fn strip_quotes(value: &str) -> &str {
         }
     }
     value
+}
+
+/// One meaningful line of an INI file, as both INI readers of this crate (`.edgerc` here, the
+/// old exporter's settings in [`crate::migrate`]) see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IniLine<'a> {
+    /// `[name]`, the name trimmed.
+    Section(&'a str),
+    /// `key = value` or `key: value`: the key trimmed, the value as written after the separator
+    /// (each reader cleans values its own way).
+    Pair { key: &'a str, value: &'a str },
+}
+
+/// Why a line is not INI; each reader words the fix for its own file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IniProblem {
+    UnclosedHeader,
+    TextAfterHeader,
+    EmptySectionName,
+    NotAPair,
+    EmptyKey,
+}
+
+/// The meaningful lines of INI `text` with their 1-based numbers: a BOM, blank lines and
+/// whole-line `#`/`;` comments skipped, a comment after a header allowed.
+pub fn ini_lines(text: &str) -> impl Iterator<Item = (usize, Result<IniLine<'_>, IniProblem>)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines().enumerate().filter_map(|(index, line)| {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            return None;
+        }
+        Some((index + 1, ini_line(line)))
+    })
+}
+
+fn ini_line(line: &str) -> Result<IniLine<'_>, IniProblem> {
+    if let Some(rest) = line.strip_prefix('[') {
+        let (name, after) = rest.split_once(']').ok_or(IniProblem::UnclosedHeader)?;
+        let after = after.trim();
+        if !after.is_empty() && !after.starts_with('#') && !after.starts_with(';') {
+            return Err(IniProblem::TextAfterHeader);
+        }
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(IniProblem::EmptySectionName);
+        }
+        return Ok(IniLine::Section(name));
+    }
+    let split = line.find(['=', ':']).ok_or(IniProblem::NotAPair)?;
+    let key = line[..split].trim();
+    if key.is_empty() {
+        return Err(IniProblem::EmptyKey);
+    }
+    Ok(IniLine::Pair {
+        key,
+        value: &line[split + 1..],
+    })
 }
 
 /// One `key = value` line of the requested section.
@@ -310,6 +406,19 @@ fn clean_value(raw: &str) -> Result<String, &'static str> {
     Ok(raw.to_string())
 }
 
+/// The `.edgerc` wording of an INI problem.
+fn ini_reason(problem: IniProblem) -> &'static str {
+    match problem {
+        IniProblem::UnclosedHeader => "a section header lacks its closing `]`: write it as [name]",
+        IniProblem::TextAfterHeader => "text follows a section header: put it on its own line",
+        IniProblem::EmptySectionName => "a section header has no name: write it as [name]",
+        IniProblem::NotAPair => {
+            "this line is neither a [section], a `key = value` pair nor a # comment"
+        }
+        IniProblem::EmptyKey => "a value has no key before its `=`: write `key = value`",
+    }
+}
+
 /// Parses `.edgerc` text and returns `section`, with environment overrides applied.
 /// `origin` names the file in messages.
 pub fn parse(
@@ -318,7 +427,6 @@ pub fn parse(
     section: &str,
     env: Env<'_>,
 ) -> Result<EdgercSection, EdgercError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let wanted = section.trim();
     let mut sections: Vec<String> = Vec::new();
     let mut current: Option<String> = None;
@@ -329,53 +437,17 @@ pub fn parse(
         reason,
     };
 
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix('[') {
-            let (name, after) = rest.split_once(']').ok_or_else(|| {
-                syntax(
-                    number,
-                    "a section header lacks its closing `]`: write it as [name]",
-                )
-            })?;
-            let after = after.trim();
-            if !after.is_empty() && !after.starts_with('#') && !after.starts_with(';') {
-                return Err(syntax(
-                    number,
-                    "text follows a section header: put it on its own line",
-                ));
+    for (number, line) in ini_lines(text) {
+        let (key, value) = match line.map_err(|problem| syntax(number, ini_reason(problem)))? {
+            IniLine::Section(name) => {
+                if !sections.iter().any(|s| s == name) {
+                    sections.push(name.to_string());
+                }
+                current = Some(name.to_string());
+                continue;
             }
-            let name = name.trim().to_string();
-            if name.is_empty() {
-                return Err(syntax(
-                    number,
-                    "a section header has no name: write it as [name]",
-                ));
-            }
-            if !sections.contains(&name) {
-                sections.push(name.clone());
-            }
-            current = Some(name);
-            continue;
-        }
-        let split = line.find(['=', ':']).ok_or_else(|| {
-            syntax(
-                number,
-                "this line is neither a [section], a `key = value` pair nor a # comment",
-            )
-        })?;
-        let (key, value) = (&line[..split], &line[split + 1..]);
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(syntax(
-                number,
-                "a value has no key before its `=`: write `key = value`",
-            ));
-        }
+            IniLine::Pair { key, value } => (key, value),
+        };
         let Some(in_section) = current.as_deref() else {
             return Err(syntax(
                 number,
@@ -397,7 +469,7 @@ pub fn parse(
                         line: number,
                         first_line: first.line,
                         key: name,
-                        section: wanted.to_string(),
+                        section: clip(wanted),
                     });
                 }
                 *slot = Some(Entry {
@@ -411,8 +483,8 @@ pub fn parse(
                     return Err(EdgercError::UnknownKey {
                         origin: origin.to_string(),
                         line: number,
-                        key: key.to_string(),
-                        section: wanted.to_string(),
+                        key: clip(key),
+                        section: clip(wanted),
                         suggestion,
                     });
                 }
@@ -424,12 +496,19 @@ pub fn parse(
         let found = if sections.is_empty() {
             "it has no sections at all".to_string()
         } else {
-            let list: Vec<String> = sections.iter().map(|s| format!("[{s}]")).collect();
+            let mut list: Vec<String> = sections
+                .iter()
+                .take(10)
+                .map(|s| format!("[{}]", clip(s)))
+                .collect();
+            if sections.len() > 10 {
+                list.push(format!("and {} more", sections.len() - 10));
+            }
             format!("sections found: {}", list.join(", "))
         };
         return Err(EdgercError::UnknownSection {
             origin: origin.to_string(),
-            section: wanted.to_string(),
+            section: clip(wanted),
             found,
         });
     }
@@ -438,16 +517,60 @@ pub fn parse(
 
 /// Reads `path` and returns `section`, with environment overrides applied.
 pub fn load(path: &Path, section: &str, env: Env<'_>) -> Result<EdgercSection, EdgercError> {
-    let origin = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| EdgercError::Io {
+    let origin = clip(&path.display().to_string());
+    let text = read_bounded(path).map_err(|reason| EdgercError::Io {
         path: origin.clone(),
-        reason: e.to_string(),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|_| EdgercError::Io {
-        path: origin.clone(),
-        reason: "it is not UTF-8 text".into(),
+        reason,
     })?;
     parse(&text, &origin, section, env)
+}
+
+/// Reads a regular file of at most [`MAX_EDGERC_BYTES`]; a FIFO nobody writes, a device or a
+/// directory is refused at once, checked before the open and again on the open handle.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let regular = |meta: &std::fs::Metadata| -> Result<(), String> {
+        if meta.is_file() {
+            return Ok(());
+        }
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        Err(format!("it is {what}; an .edgerc is a text file"))
+    };
+    // stat never blocks: a FIFO is refused before it is opened.
+    regular(&std::fs::metadata(path).map_err(|e| e.to_string())?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opened non-blocking where the flag is at hand, so that a FIFO swapped in after the check
+    // does not block the open either (the caller's timeout covers the rest).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let mut file = options.open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    regular(&meta)?;
+    if meta.len() > MAX_EDGERC_BYTES {
+        return Err(format!(
+            "it is {} bytes; an .edgerc has at most {MAX_EDGERC_BYTES}",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow after the check: never read past the cap.
+    (&mut file)
+        .take(MAX_EDGERC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_EDGERC_BYTES {
+        return Err(format!(
+            "it is more than {MAX_EDGERC_BYTES} bytes; an .edgerc is smaller"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
 }
 
 /// Credentials from environment variables alone (`AKAMAI_HOST`, `AKAMAI_CLIENT_TOKEN`, ...; see
@@ -507,15 +630,15 @@ fn resolve(
      -> Result<(String, Source), EdgercError> {
         let (value, source) = found.ok_or_else(|| EdgercError::MissingKey {
             origin: origin.to_string(),
-            section: section.to_string(),
+            section: clip(section),
             key,
-            env_var: env_var(section, key),
+            env_var: clip(&env_var(section, key)),
         })?;
         let value = strip_quotes(value.trim()).trim().to_string();
         if value.is_empty() {
             return Err(EdgercError::EmptyValue {
                 source_of: source.describe(origin),
-                section: section.to_string(),
+                section: clip(section),
                 key,
             });
         }
@@ -525,7 +648,7 @@ fn resolve(
     let (host, host_source) = required(HOST, host)?;
     let base_url = base_url(&host).map_err(|reason| EdgercError::InvalidHost {
         source_of: host_source.describe(origin),
-        section: section.to_string(),
+        section: clip(section),
         reason,
     })?;
     let client_token = required(CLIENT_TOKEN, client_token)?.0;
@@ -540,7 +663,7 @@ fn resolve(
             .filter(|n| *n > 0)
             .ok_or_else(|| EdgercError::InvalidMaxBody {
                 source_of: source.describe(origin),
-                section: section.to_string(),
+                section: clip(section),
             })?,
     };
     let account_key = account_key
@@ -994,6 +1117,72 @@ mod tests {
         }
         let ok = parse_default(GOOD).unwrap();
         assert!(!format!("{ok:?}").contains("c2VjcmV0Cg=="));
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let big = dir.path().join("big");
+        std::fs::write(&big, "#".repeat(MAX_EDGERC_BYTES as usize + 1)).unwrap();
+        for (path, why) in [
+            (fifo.as_path(), "not a regular file"),
+            (Path::new("/dev/zero"), "not a regular file"),
+            (dir.path(), "a directory"),
+            (big.as_path(), "bytes"),
+        ] {
+            // A FIFO nobody writes would block a plain read for ever: this returns at once.
+            let err = load(path, "default", &no_env).unwrap_err();
+            assert!(matches!(err, EdgercError::Io { .. }), "{err:?}");
+            assert!(err.to_string().contains(why), "{err}");
+            assert!(err.to_string().contains("jsonData.edgercPath"), "{err}");
+        }
+    }
+
+    #[test]
+    fn loopback_rule() {
+        let yes = [
+            "http://localhost/",
+            "http://LOCALHOST:9/",
+            "http://a.b.localhost/",
+            "http://127.0.0.1/",
+            "http://127.9.8.7/",
+            "http://[::1]/",
+        ];
+        let no = [
+            "http://localhost.example/",
+            "http://notlocalhost/",
+            "http://10.0.0.1/",
+            "http://[::2]/",
+            "https://akab-h.luna.akamaiapis.net/",
+        ];
+        for u in yes {
+            assert!(is_loopback_url(&url::Url::parse(u).unwrap()), "{u}");
+        }
+        for u in no {
+            assert!(!is_loopback_url(&url::Url::parse(u).unwrap()), "{u}");
+        }
+    }
+
+    #[test]
+    fn long_hosts_and_sections_are_not_echoed() {
+        let long = "a".repeat(10_000);
+        let err = base_url(&long).unwrap_err().to_string();
+        assert!(err.len() < 200, "{err}");
+        let err = parse(GOOD, "~/.edgerc", &long, &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 400, "{err}");
+        let many: String = (0..100).map(|i| format!("[s{i}]\n")).collect();
+        let err = parse(&many, "f", "default", &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("and 90 more") && err.len() < 400, "{err}");
     }
 
     #[test]

@@ -22,8 +22,11 @@
 //! - [`simulator`]: a signature-verifying eStats server for demos and tests.
 //! - [`metrics`]: the plugin's own Prometheus metrics; [`migrate`]: the old exporter's settings
 //!   turned into provisioning YAML.
+//! - [`contract`]: the backend's bounds and query names, generated into the frontend's
+//!   `frontend/src/generated/contract.json`.
 
 pub mod cli;
+pub mod contract;
 pub mod edgegrid;
 pub mod edgerc;
 pub mod estats;

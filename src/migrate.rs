@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::edgerc::{ini_lines, IniLine, IniProblem};
 use crate::target::{Delivery, Target};
 
 /// The uid the migrated data source gets unless the CLI is told otherwise; it is the uid of the
@@ -55,9 +56,25 @@ pub struct ExporterSettings {
     pub delivery: Option<Delivery>,
     /// `[Akamai] accountSwitchKey`; `None` when empty (Akamai customers leave it blank).
     pub account_switch_key: Option<String>,
-    /// Keys of the `[Exporter]`/`[Akamai]` sections that the exporter did not know, as
-    /// `[Section] key (line N)`, listed in the generated file so typos do not go unnoticed.
-    pub ignored: Vec<String>,
+    /// Keys of the `[Exporter]`/`[Akamai]` sections that the exporter did not know, in file
+    /// order, listed in the generated file so typos do not go unnoticed.
+    pub ignored: Vec<IgnoredKey>,
+}
+
+/// A key of a known section that the exporter did not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredKey {
+    /// As spelt in the file's header.
+    pub section: String,
+    /// Lower-cased, as `configparser` reads it.
+    pub key: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for IgnoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {} (line {})", self.section, self.key, self.line)
+    }
 }
 
 /// Why the settings file cannot be migrated; each message names the place and the fix.
@@ -78,7 +95,7 @@ pub enum MigrateError {
         key: &'static str,
         fix: &'static str,
     },
-    #[error("[{section}] {key} = {value:?} (line {line}) is not usable: {fix}")]
+    #[error("[{section}] {key} = {} (line {line}) is not usable: {fix}", crate::target::quote(.value))]
     Invalid {
         section: &'static str,
         key: &'static str,
@@ -86,7 +103,7 @@ pub enum MigrateError {
         line: usize,
         fix: String,
     },
-    #[error("[{section}] {key} is set twice (lines {first} and {second}): keep one of them")]
+    #[error("[{}] {} is set twice (lines {first} and {second}): keep one of them", crate::target::clip(.section), crate::target::clip(.key))]
     Duplicate {
         section: String,
         key: String,
@@ -110,55 +127,55 @@ struct Entry {
 /// error. More lenient than the exporter where that loses nothing: section names are
 /// case-insensitive, an inline ` ; comment` and surrounding quotes are dropped.
 pub fn parse_exporter_settings(text: &str) -> Result<ExporterSettings, MigrateError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // section (lower-case) -> key (lower-case) -> entry
     let mut sections: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
     let mut section_names: BTreeMap<String, String> = BTreeMap::new();
     let mut current: Option<String> = None;
 
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with(';') || trimmed.starts_with('#') {
-            continue;
-        }
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            let name = rest.strip_suffix(']').ok_or(MigrateError::Syntax {
-                line,
-                problem: "a section header without its closing ]",
-                fix: "write it as [Exporter] or [Akamai]",
-            })?;
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(MigrateError::Syntax {
-                    line,
-                    problem: "an empty section name",
-                    fix: "write it as [Exporter] or [Akamai]",
-                });
+    for (line, parsed) in ini_lines(text) {
+        let syntax = |problem, fix| MigrateError::Syntax { line, problem, fix };
+        let (key, value) = match parsed {
+            Err(IniProblem::UnclosedHeader) => {
+                return Err(syntax(
+                    "a section header without its closing ]",
+                    "write it as [Exporter] or [Akamai]",
+                ))
             }
-            let lower = name.to_ascii_lowercase();
-            section_names
-                .entry(lower.clone())
-                .or_insert_with(|| name.to_string());
-            sections.entry(lower.clone()).or_default();
-            current = Some(lower);
-            continue;
-        }
-        let Some(split) = trimmed.find(['=', ':']) else {
-            return Err(MigrateError::Syntax {
-                line,
-                problem: "neither a [Section] header nor a key = value line",
-                fix: "write settings as key = value, or start the line with ; to comment it out",
-            });
+            Err(IniProblem::TextAfterHeader) => {
+                return Err(syntax(
+                    "text after a section header",
+                    "put it on a line of its own, or start it with ; to comment it out",
+                ))
+            }
+            Err(IniProblem::EmptySectionName) => {
+                return Err(syntax(
+                    "an empty section name",
+                    "write it as [Exporter] or [Akamai]",
+                ))
+            }
+            Err(IniProblem::NotAPair) => {
+                return Err(syntax(
+                    "neither a [Section] header nor a key = value line",
+                    "write settings as key = value, or start the line with ; to comment it out",
+                ))
+            }
+            Err(IniProblem::EmptyKey) => {
+                return Err(syntax(
+                    "a value without a key",
+                    "write settings as key = value",
+                ))
+            }
+            Ok(IniLine::Section(name)) => {
+                let lower = name.to_ascii_lowercase();
+                section_names
+                    .entry(lower.clone())
+                    .or_insert_with(|| name.to_string());
+                sections.entry(lower.clone()).or_default();
+                current = Some(lower);
+                continue;
+            }
+            Ok(IniLine::Pair { key, value }) => (key.to_ascii_lowercase(), value),
         };
-        let key = trimmed[..split].trim().to_ascii_lowercase();
-        if key.is_empty() {
-            return Err(MigrateError::Syntax {
-                line,
-                problem: "a value without a key",
-                fix: "write settings as key = value",
-            });
-        }
         if matches!(
             key.as_str(),
             "client_secret" | "client_token" | "access_token"
@@ -166,13 +183,12 @@ pub fn parse_exporter_settings(text: &str) -> Result<ExporterSettings, MigrateEr
             return Err(MigrateError::LooksLikeEdgerc { line, key });
         }
         let Some(section) = current.clone() else {
-            return Err(MigrateError::Syntax {
-                line,
-                problem: "a setting before any [Section] header",
-                fix: "put it under [Exporter] or [Akamai]",
-            });
+            return Err(syntax(
+                "a setting before any [Section] header",
+                "put it under [Exporter] or [Akamai]",
+            ));
         };
-        let value = clean_value(&trimmed[split + 1..]);
+        let value = clean_value(value);
         let entries = sections.entry(section.clone()).or_default();
         if let Some(previous) = entries.get(&key) {
             return Err(MigrateError::Duplicate {
@@ -207,15 +223,16 @@ pub fn parse_exporter_settings(text: &str) -> Result<ExporterSettings, MigrateEr
         if let Some(entries) = sections.get(section) {
             for (key, entry) in entries {
                 if !known.contains(&key.as_str()) {
-                    ignored.push(format!(
-                        "[{}] {key} (line {})",
-                        section_names[section], entry.line
-                    ));
+                    ignored.push(IgnoredKey {
+                        section: section_names[section].clone(),
+                        key: key.clone(),
+                        line: entry.line,
+                    });
                 }
             }
         }
     }
-    ignored.sort_by_key(|s| line_of(s));
+    ignored.sort_by_key(|k| k.line);
 
     let polling_interval_seconds = match non_empty(exporter.get("polling_interval")) {
         None => EXPORTER_DEFAULT_POLLING_INTERVAL,
@@ -299,13 +316,6 @@ pub fn parse_exporter_settings(text: &str) -> Result<ExporterSettings, MigrateEr
 
 fn non_empty(entry: Option<&Entry>) -> Option<&Entry> {
     entry.filter(|e| !e.value.is_empty())
-}
-
-fn line_of(ignored: &str) -> usize {
-    ignored
-        .rsplit_once("(line ")
-        .and_then(|(_, rest)| rest.trim_end_matches(')').parse().ok())
-        .unwrap_or(0)
 }
 
 fn clean_value(raw: &str) -> String {
@@ -660,7 +670,15 @@ mod tests {
     fn unknown_keys_are_listed_not_fatal() {
         let text = format!("{SAMPLE}\ncpcod = 1\n");
         let s = parse_exporter_settings(&text).unwrap();
-        assert_eq!(s.ignored, vec!["[Akamai] cpcod (line 12)".to_string()]);
+        assert_eq!(
+            s.ignored,
+            vec![IgnoredKey {
+                section: "Akamai".into(),
+                key: "cpcod".into(),
+                line: 12
+            }]
+        );
+        assert_eq!(s.ignored[0].to_string(), "[Akamai] cpcod (line 12)");
         assert!(to_provisioning_yaml(&s, "u").contains("[Akamai] cpcod (line 12)"));
     }
 

@@ -2,42 +2,160 @@
 //!
 //! Every query is parsed on its own, so one malformed query fails only its own refId.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::sample::Side;
-use crate::target::{Delivery, Subject, Target, TargetError};
+use crate::target::{quote, Delivery, Subject, Target, TargetError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QueryType {
-    Distribution,
-    Timeseries,
-    Summary,
-    TopIps,
-}
+/// The largest query JSON answered: a query is a few hundred bytes, so anything near this is
+/// not a query; it fails alone (with this message) instead of taking its request down with it.
+pub const MAX_QUERY_JSON_BYTES: usize = 1024 * 1024;
 
-impl QueryType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueryType::Distribution => "distribution",
-            QueryType::Timeseries => "timeseries",
-            QueryType::Summary => "summary",
-            QueryType::TopIps => "topIps",
+/// A closed set of names a query field takes: one definition per enum, used by the parser, its
+/// messages, live channel paths and the generated frontend contract.
+pub trait QueryEnum: Copy + Eq + 'static {
+    /// The query JSON key this enum is the value of.
+    const FIELD: &'static str;
+    /// Every value, in the order the editors offer them.
+    const ALL: &'static [Self];
+    /// The spelling in query JSON (and in serde, which a test keeps equal).
+    fn as_str(self) -> &'static str;
+
+    /// The value spelled `name` (ASCII case ignored, as users type `TimeSeries`).
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// "a, b or c", for messages.
+    fn expected() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
         }
+    }
+
+    /// Parses a name; the error names the field and the values it takes.
+    fn parse_named(name: &str) -> Result<Self, QueryError> {
+        Self::from_name(name).ok_or_else(|| {
+            QueryError::new(
+                Self::FIELD,
+                format!("{} is not one of {}", quote(name), Self::expected()),
+            )
+        })
     }
 }
 
-/// Which sides a query covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SideSelection {
-    Edge,
-    Origin,
-    Both,
+macro_rules! query_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl QueryEnum for $name {
+            const FIELD: &'static str = $field;
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl $name {
+            /// Every value, in the order the editors offer them.
+            pub const ALL: &'static [$name] = <$name as QueryEnum>::ALL;
+
+            pub fn as_str(self) -> &'static str {
+                QueryEnum::as_str(self)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = QueryError;
+            fn from_str(s: &str) -> Result<Self, QueryError> {
+                Self::parse_named(s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+query_enum!(
+    /// What a query answers; each has one handler in [`crate::handlers`].
+    QueryType, "queryType", {
+        Distribution => "distribution",
+        Timeseries => "timeseries",
+        Summary => "summary",
+        TopIps => "topIps",
+    }
+);
+
+query_enum!(
+    /// Whether a query names a CP code or a URL.
+    TargetType, "targetType", {
+        CpCode => "cpCode",
+        Url => "url",
+    }
+);
+
+query_enum!(
+    /// Which sides a query covers.
+    SideSelection, "side", {
+        Edge => "edge",
+        Origin => "origin",
+        Both => "both",
+    }
+);
+
+query_enum!(
+    /// How status codes are grouped into series or rows.
+    GroupBy, "groupBy", {
+        /// One group per HTTP status code ("503").
+        Code => "code",
+        /// One group per status class ("5xx").
+        Class => "class",
+        /// One group per side: the totals eStats reports.
+        Total => "total",
+    }
+);
+
+query_enum!(
+    /// The number a query shows.
+    Metric, "metric", {
+        Percentage => "percentage",
+        Hits => "hits",
+        Errors => "errors",
+        FailurePercentage => "failurePercentage",
+    }
+);
+
+impl QueryType {
+    pub const DEFAULT: QueryType = QueryType::Distribution;
+}
+
+impl TargetType {
+    pub const DEFAULT: TargetType = TargetType::CpCode;
 }
 
 impl SideSelection {
+    pub const DEFAULT: SideSelection = SideSelection::Both;
+
     pub fn sides(self) -> &'static [Side] {
         match self {
             SideSelection::Edge => &[Side::Edge],
@@ -47,32 +165,53 @@ impl SideSelection {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GroupBy {
-    /// One group per HTTP status code ("503").
-    Code,
-    /// One group per status class ("5xx").
-    Class,
-    /// One group per side: the totals eStats reports.
-    Total,
-}
+impl GroupBy {
+    pub const DEFAULT: GroupBy = GroupBy::Code;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    Percentage,
-    Hits,
-    Errors,
-    FailurePercentage,
+    /// The metrics that make sense for this grouping: a status group has a share and a count,
+    /// a side's total has a count, an error count and a failure percentage.
+    pub fn metrics(self) -> &'static [Metric] {
+        match self {
+            GroupBy::Code | GroupBy::Class => &[Metric::Percentage, Metric::Hits],
+            GroupBy::Total => &[Metric::Hits, Metric::Errors, Metric::FailurePercentage],
+        }
+    }
+
+    /// The metric of a query that names none.
+    pub fn default_metric(self) -> Metric {
+        match self {
+            GroupBy::Code | GroupBy::Class => Metric::Percentage,
+            GroupBy::Total => Metric::FailurePercentage,
+        }
+    }
 }
 
 impl Metric {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::Percentage => "percentage",
-            Metric::Hits => "hits",
-            Metric::Errors => "errors",
-            Metric::FailurePercentage => "failurePercentage",
+    /// Whether this metric makes sense for `group_by` (see [`GroupBy::metrics`]).
+    pub fn fits(self, group_by: GroupBy) -> bool {
+        group_by.metrics().contains(&self)
+    }
+
+    /// The metric `name` means under `group_by`: "percentage" of a total is its failure
+    /// percentage, the natural spelling for it.
+    fn parse_for(name: &str, group_by: GroupBy) -> Result<Metric, QueryError> {
+        let metric = match Metric::from_name(name) {
+            Some(Metric::Percentage) if group_by == GroupBy::Total => Metric::FailurePercentage,
+            Some(m) => m,
+            None => return Err(Metric::parse_named(name).unwrap_err()),
+        };
+        if metric.fits(group_by) {
+            return Ok(metric);
         }
+        let fitting: Vec<&str> = group_by.metrics().iter().map(|m| m.as_str()).collect();
+        Err(QueryError::new(
+            "metric",
+            format!(
+                "{} does not go with groupBy {group_by}: use {} (errors and failurePercentage need groupBy total)",
+                metric.as_str(),
+                fitting.join(" or ")
+            ),
+        ))
     }
 }
 
@@ -112,7 +251,7 @@ impl StatusFilter {
                     _ => {
                         return Err(QueryError::new(
                             "statusFilter",
-                            format!("{part:?} is not a status class: use 1xx to 5xx"),
+                            format!("{} is not a status class: use 1xx to 5xx", quote(part)),
                         ))
                     }
                 }
@@ -122,7 +261,7 @@ impl StatusFilter {
                     _ => {
                         return Err(QueryError::new(
                             "statusFilter",
-                            format!("{part:?} is not an HTTP status: use codes such as 404 or classes such as 5xx, separated by commas"),
+                            format!("{} is not an HTTP status: use codes such as 404 or classes such as 5xx, separated by commas", quote(part)),
                         ))
                     }
                 }
@@ -171,6 +310,9 @@ impl StatusFilter {
 pub struct QueryError {
     pub field: &'static str,
     pub message: String,
+    /// The query's type when it was read before the failure, so that metrics count a failed
+    /// query under its type without parsing it again.
+    pub query_type: Option<QueryType>,
 }
 
 impl QueryError {
@@ -178,7 +320,14 @@ impl QueryError {
         QueryError {
             field,
             message: message.into(),
+            query_type: None,
         }
+    }
+
+    /// The label metrics count this failed query under: its type, or "invalid" when even the
+    /// type could not be read.
+    pub fn type_label(&self) -> &'static str {
+        self.query_type.map_or("invalid", QueryType::as_str)
     }
 }
 
@@ -199,21 +348,56 @@ pub struct Query {
     pub live: bool,
 }
 
-/// The query JSON as sent; every field optional and loosely typed so that checking can say
-/// precisely what is wrong instead of "invalid type".
+/// The query JSON as sent; every field untyped so that a wrong type gets a message naming the
+/// field and what it takes, instead of serde's "invalid type" about the whole document.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 struct RawQuery {
-    query_type: Option<String>,
-    target_type: Option<String>,
-    cp_code: Option<serde_json::Value>,
-    url: Option<String>,
-    delivery: Option<String>,
-    side: Option<String>,
-    group_by: Option<String>,
-    metric: Option<String>,
-    status_filter: Option<serde_json::Value>,
-    live: Option<serde_json::Value>,
+    query_type: Value,
+    target_type: Value,
+    cp_code: Value,
+    url: Value,
+    delivery: Value,
+    side: Value,
+    group_by: Value,
+    metric: Value,
+    status_filter: Value,
+    live: Value,
+}
+
+/// What a JSON value is, for messages that must not repeat it.
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A string field; `None` when absent, null or blank.
+fn text_field<'a>(
+    field: &'static str,
+    value: &'a Value,
+    expected: impl FnOnce() -> String,
+) -> Result<Option<&'a str>, QueryError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.trim()).filter(|s| !s.is_empty())),
+        other => Err(QueryError::new(
+            field,
+            format!("must be a string: {}; got {}", expected(), kind_of(other)),
+        )),
+    }
+}
+
+/// A field naming one of an enum's values; `None` when absent, null or blank.
+fn enum_field<T: QueryEnum>(value: &Value) -> Result<Option<T>, QueryError> {
+    text_field(T::FIELD, value, || format!("one of {}", T::expected()))?
+        .map(T::parse_named)
+        .transpose()
 }
 
 /// What Grafana sends besides the JSON, in the units the checks need.
@@ -225,32 +409,6 @@ pub struct QueryContext {
     pub max_data_points: i64,
 }
 
-fn non_empty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn enum_field<T: Copy>(
-    field: &'static str,
-    value: Option<&str>,
-    default: T,
-    options: &[(&str, T)],
-) -> Result<T, QueryError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
-    options
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(value))
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            QueryError::new(
-                field,
-                format!("{value:?} is not one of {}", names.join(", ")),
-            )
-        })
-}
-
 fn millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms)
         .single()
@@ -258,34 +416,6 @@ fn millis(ms: i64) -> DateTime<Utc> {
 }
 
 impl Query {
-    /// The query type's label for metrics, even for a query that does not parse.
-    pub fn type_label(json: &[u8], query_type_field: &str) -> &'static str {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct TypeOnly {
-            query_type: Option<String>,
-        }
-        let from_json = serde_json::from_slice::<TypeOnly>(json)
-            .ok()
-            .and_then(|t| t.query_type);
-        let raw = from_json
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .unwrap_or(query_type_field);
-        [
-            QueryType::Distribution,
-            QueryType::Timeseries,
-            QueryType::Summary,
-            QueryType::TopIps,
-        ]
-        .into_iter()
-        .find(|t| {
-            t.as_str().eq_ignore_ascii_case(raw)
-                || (raw.is_empty() && *t == QueryType::Distribution)
-        })
-        .map_or("invalid", QueryType::as_str)
-    }
-
     /// Parses one query. `query_type_field` is `DataQuery.queryType`, used when the JSON lacks
     /// one; `default_delivery` is the data source's.
     pub fn parse(
@@ -295,155 +425,171 @@ impl Query {
         ctx: QueryContext,
         default_delivery: Option<Delivery>,
     ) -> Result<Query, QueryError> {
-        let raw: RawQuery = if json.iter().all(u8::is_ascii_whitespace) {
+        // Until the JSON is read, DataQuery.queryType is all there is to label a failure with.
+        let from_field = if query_type_field.trim().is_empty() {
+            Some(QueryType::DEFAULT)
+        } else {
+            QueryType::from_name(query_type_field)
+        };
+        let raw = Self::read_json(json).map_err(|mut e| {
+            e.query_type = from_field;
+            e
+        })?;
+        let query_type = match enum_field::<QueryType>(&raw.query_type)? {
+            Some(t) => t,
+            None if query_type_field.trim().is_empty() => QueryType::DEFAULT,
+            None => QueryType::parse_named(query_type_field)?,
+        };
+        Self::parse_rest(ref_id, raw, query_type, ctx, default_delivery).map_err(|mut e| {
+            e.query_type = Some(query_type);
+            e
+        })
+    }
+
+    fn read_json(json: &[u8]) -> Result<RawQuery, QueryError> {
+        if json.len() > MAX_QUERY_JSON_BYTES {
+            return Err(QueryError::new(
+                "query",
+                format!(
+                    "the query JSON is {} bytes, more than the {MAX_QUERY_JSON_BYTES} a query may have: save the query again from the query editor",
+                    json.len()
+                ),
+            ));
+        }
+        Ok(if json.iter().all(u8::is_ascii_whitespace) {
             RawQuery::default()
         } else {
-            serde_json::from_slice(json).map_err(|e| {
+            // serde's syntax errors quote no input, only a line and column.
+            let value: Value = serde_json::from_slice(json).map_err(|e| {
                 QueryError::new("query", format!("the query JSON is malformed ({e}); save the query again from the query editor"))
-            })?
-        };
+            })?;
+            if !value.is_object() {
+                return Err(QueryError::new(
+                    "query",
+                    format!("the query JSON must be an object, got {}; save the query again from the query editor", kind_of(&value)),
+                ));
+            }
+            // Every field is a Value, so an object always fits.
+            serde_json::from_value(value).unwrap_or_default()
+        })
+    }
 
-        let query_type = enum_field(
-            "queryType",
-            non_empty(&raw.query_type).or(Some(query_type_field).filter(|s| !s.trim().is_empty())),
-            QueryType::Distribution,
-            &[
-                ("distribution", QueryType::Distribution),
-                ("timeseries", QueryType::Timeseries),
-                ("summary", QueryType::Summary),
-                ("topIps", QueryType::TopIps),
-            ],
-        )?;
-
-        let delivery = match non_empty(&raw.delivery) {
+    fn parse_rest(
+        ref_id: &str,
+        raw: RawQuery,
+        query_type: QueryType,
+        ctx: QueryContext,
+        default_delivery: Option<Delivery>,
+    ) -> Result<Query, QueryError> {
+        let delivery = match text_field("delivery", &raw.delivery, || {
+            "STANDARD_TLS, ENHANCED_TLS or empty".into()
+        })? {
             None => default_delivery,
             Some(d) => Delivery::parse_optional(d).map_err(|m| QueryError::new("delivery", m))?,
         };
 
-        let target_type = non_empty(&raw.target_type).unwrap_or(
-            if non_empty(&raw.url).is_some() && raw.cp_code.is_none() {
-                "url"
+        let url = text_field("url", &raw.url, || {
+            "an absolute URL such as https://www.example.com/".into()
+        })?;
+        let target_type = enum_field::<TargetType>(&raw.target_type)?.unwrap_or(
+            if url.is_some() && raw.cp_code.is_null() {
+                TargetType::Url
             } else {
-                "cpCode"
+                TargetType::DEFAULT
             },
         );
-        let subject = if target_type.eq_ignore_ascii_case("cpCode") {
-            let text = match &raw.cp_code {
-                None | Some(serde_json::Value::Null) => String::new(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-            };
-            if text.trim().is_empty() {
-                return Err(QueryError::new(
-                    "cpCode",
-                    "no CP code given: enter the CP code's digits, e.g. 1209788",
-                ));
-            }
-            Subject::CpCode(
-                Target::parse_cp_code(&text)
-                    .map_err(|e| QueryError::new("cpCode", target_message(e)))?,
-            )
-        } else if target_type.eq_ignore_ascii_case("url") {
-            let url = non_empty(&raw.url).ok_or_else(|| {
-                QueryError::new(
-                    "url",
-                    "no URL given: enter an absolute URL such as https://www.example.com/",
+        let subject = match target_type {
+            TargetType::CpCode => {
+                let text = match &raw.cp_code {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    other => {
+                        return Err(QueryError::new(
+                            "cpCode",
+                            format!("must be the CP code's digits as a string or a number, e.g. 1209788; got {}", kind_of(other)),
+                        ))
+                    }
+                };
+                if text.trim().is_empty() {
+                    return Err(QueryError::new(
+                        "cpCode",
+                        "no CP code given: enter the CP code's digits, e.g. 1209788",
+                    ));
+                }
+                Subject::CpCode(
+                    Target::parse_cp_code(&text)
+                        .map_err(|e| QueryError::new("cpCode", target_message(e)))?,
                 )
-            })?;
-            Subject::Url(
-                Target::parse_url(url).map_err(|e| QueryError::new("url", target_message(e)))?,
-            )
-        } else {
-            return Err(QueryError::new(
-                "targetType",
-                format!("{target_type:?} is not one of cpCode, url"),
-            ));
+            }
+            TargetType::Url => {
+                let url = url.ok_or_else(|| {
+                    QueryError::new(
+                        "url",
+                        "no URL given: enter an absolute URL such as https://www.example.com/",
+                    )
+                })?;
+                Subject::Url(
+                    Target::parse_url(url)
+                        .map_err(|e| QueryError::new("url", target_message(e)))?,
+                )
+            }
         };
 
-        let side = enum_field(
-            "side",
-            non_empty(&raw.side),
-            SideSelection::Both,
-            &[
-                ("edge", SideSelection::Edge),
-                ("origin", SideSelection::Origin),
-                ("both", SideSelection::Both),
-            ],
-        )?;
-        let group_by = enum_field(
-            "groupBy",
-            non_empty(&raw.group_by),
-            GroupBy::Code,
-            &[
-                ("code", GroupBy::Code),
-                ("class", GroupBy::Class),
-                ("total", GroupBy::Total),
-            ],
-        )?;
-        let metric = match (group_by, non_empty(&raw.metric)) {
-            (GroupBy::Total, None) => Metric::FailurePercentage,
-            // "percentage" of a total is its failure percentage; accept the natural spelling.
-            (GroupBy::Total, Some(m)) if m.eq_ignore_ascii_case("percentage") => {
-                Metric::FailurePercentage
-            }
-            (GroupBy::Total, m) => enum_field(
-                "metric",
-                m,
-                Metric::FailurePercentage,
-                &[
-                    ("hits", Metric::Hits),
-                    ("errors", Metric::Errors),
-                    ("failurePercentage", Metric::FailurePercentage),
-                ],
-            )?,
-            (_, m) => enum_field(
-                "metric",
-                m,
-                Metric::Percentage,
-                &[("percentage", Metric::Percentage), ("hits", Metric::Hits)],
-            )
-            .map_err(|e| {
-                QueryError::new(
-                    "metric",
-                    format!(
-                        "{} (errors and failurePercentage need groupBy total)",
-                        e.message
-                    ),
-                )
-            })?,
+        let side = enum_field(&raw.side)?.unwrap_or(SideSelection::DEFAULT);
+        let group_by = enum_field(&raw.group_by)?.unwrap_or(GroupBy::DEFAULT);
+        let metric = match text_field("metric", &raw.metric, || {
+            format!("one of {}", Metric::expected())
+        })? {
+            None => group_by.default_metric(),
+            Some(m) => Metric::parse_for(m, group_by)?,
         };
 
         let status_filter = match &raw.status_filter {
-            None | Some(serde_json::Value::Null) => StatusFilter::default(),
-            Some(serde_json::Value::String(s)) => StatusFilter::parse(s)?,
-            Some(serde_json::Value::Number(n)) => StatusFilter::parse(&n.to_string())?,
-            Some(serde_json::Value::Array(items)) => {
-                let joined: Vec<String> = items
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string())
-                    })
-                    .collect();
+            Value::Null => StatusFilter::default(),
+            Value::String(s) => StatusFilter::parse(s)?,
+            Value::Number(n) => StatusFilter::parse(&n.to_string())?,
+            Value::Array(items) => {
+                let mut joined = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => joined.push(s.clone()),
+                        Value::Number(n) => joined.push(n.to_string()),
+                        other => {
+                            return Err(QueryError::new(
+                                "statusFilter",
+                                format!("list items must be codes such as 404 or classes such as \"5xx\"; got {}", kind_of(other)),
+                            ))
+                        }
+                    }
+                }
                 StatusFilter::parse(&joined.join(","))?
             }
-            Some(other) => {
+            other => {
                 return Err(QueryError::new(
                     "statusFilter",
-                    format!("{other} is not a list such as \"5xx,404\""),
+                    format!(
+                    "must be a string such as \"5xx,404\" or a list such as [\"5xx\", 404]; got {}",
+                    kind_of(other)
+                ),
                 ))
             }
         };
 
         let live = match &raw.live {
-            None | Some(serde_json::Value::Null) => false,
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::String(s)) if s == "true" || s == "false" => s == "true",
-            Some(other) => {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::String(s) if s == "true" || s == "false" => s == "true",
+            Value::String(s) => {
                 return Err(QueryError::new(
                     "live",
-                    format!("{other} is not true or false"),
+                    format!("{} is not true or false", quote(s)),
+                ))
+            }
+            other => {
+                return Err(QueryError::new(
+                    "live",
+                    format!("must be true or false; got {}", kind_of(other)),
                 ))
             }
         };
@@ -472,12 +618,13 @@ impl Query {
     }
 }
 
+/// A target error without its field prefix (the query error names the field).
 fn target_message(e: TargetError) -> String {
-    match e {
-        TargetError::CpCodeNotNumeric(v) => format!("{v:?} is not a CP code: use the digits only, e.g. 1209788"),
-        TargetError::UrlNotAbsolute(v) => format!("{v:?} is not an absolute http(s) URL: write it with its scheme, e.g. https://www.example.com/"),
-        other => other.to_string(),
-    }
+    let text = e.to_string();
+    ["cpCode ", "url "]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix))
+        .map_or_else(|| text.clone(), str::to_string)
 }
 
 /// A query from JSON for unit tests, with a fixed one-second context.
@@ -628,6 +775,144 @@ mod tests {
             q.target.subject,
             Subject::Url("https://www.example.com/".into())
         );
+    }
+
+    #[test]
+    fn wrong_json_types_name_the_field_and_the_values() {
+        for field in [
+            "queryType",
+            "targetType",
+            "url",
+            "delivery",
+            "side",
+            "groupBy",
+            "metric",
+            "statusFilter",
+            "cpCode",
+            "live",
+        ] {
+            for wrong in ["5", "[]", "{}", "true"] {
+                if ((field == "cpCode" || field == "statusFilter") && wrong == "5")
+                    || (field == "statusFilter" && wrong == "[]")
+                    || (field == "live" && wrong == "true")
+                {
+                    continue;
+                }
+                let mut query = serde_json::json!({"cpCode": 1, "url": "https://x.example/"});
+                if field == "url" {
+                    query["targetType"] = "url".into();
+                }
+                query[field] = serde_json::from_str(wrong).unwrap();
+                let err = parse(&query.to_string()).unwrap_err();
+                assert_eq!(err.field, field, "{field} = {wrong}: {err}");
+                assert!(err.message.contains("got "), "{field} = {wrong}: {err}");
+                assert!(!err.message.contains("invalid type"), "{err}");
+            }
+        }
+        let err = parse(r#"{"cpCode": 1, "side": 5}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "side: must be a string: one of edge, origin or both; got a number"
+        );
+        let err = parse(r#"{"cpCode": 1, "queryType": "pie"}"#).unwrap_err();
+        assert!(
+            err.message
+                .ends_with("is not one of distribution, timeseries, summary or topIps"),
+            "{err}"
+        );
+        for not_object in ["5", "[]", "\"x\"", "true", "null"] {
+            assert_eq!(
+                parse(not_object).unwrap_err().field,
+                "query",
+                "{not_object}"
+            );
+        }
+    }
+
+    #[test]
+    fn cp_code_zero_and_bad_urls_are_refused() {
+        assert_eq!(parse(r#"{"cpCode": 0}"#).unwrap_err().field, "cpCode");
+        assert_eq!(parse(r#"{"cpCode": "000"}"#).unwrap_err().field, "cpCode");
+        for url in [
+            "https:///path",
+            "https://x.example/a\\u0000b",
+            "https://x.example/\\u0007",
+        ] {
+            let json = format!(r#"{{"targetType": "url", "url": "{url}"}}"#);
+            assert_eq!(parse(&json).unwrap_err().field, "url", "{url}");
+        }
+    }
+
+    #[test]
+    fn long_inputs_are_quoted_short() {
+        let long = "x".repeat(10_000);
+        for json in [
+            serde_json::json!({"cpCode": long}),
+            serde_json::json!({"targetType": "url", "url": long}),
+            serde_json::json!({"cpCode": 1, "queryType": long}),
+            serde_json::json!({"cpCode": 1, "delivery": long}),
+            serde_json::json!({"cpCode": 1, "statusFilter": long}),
+            serde_json::json!({"cpCode": 1, "live": long}),
+            serde_json::json!({"cpCode": 1, "metric": long}),
+        ] {
+            let err = parse(&json.to_string()).unwrap_err();
+            assert!(err.to_string().len() < 300, "{err}");
+        }
+    }
+
+    #[test]
+    fn oversized_query_fails_alone_with_its_size() {
+        let big = format!(
+            r#"{{"cpCode": 1, "pad": "{}"}}"#,
+            "x".repeat(MAX_QUERY_JSON_BYTES)
+        );
+        let err = parse(&big).unwrap_err();
+        assert_eq!(err.field, "query");
+        assert!(err.message.contains("bytes"), "{err}");
+        // Labelled by DataQuery.queryType, which is all there is before the JSON is read.
+        assert_eq!(err.type_label(), "distribution");
+        let err = Query::parse("A", b"{", "summary", CTX, None).unwrap_err();
+        assert_eq!(err.type_label(), "summary");
+        let err = Query::parse("A", b"{", "pie", CTX, None).unwrap_err();
+        assert_eq!(err.type_label(), "invalid");
+    }
+
+    #[test]
+    fn failed_queries_keep_their_type_for_metrics() {
+        let err = parse(r#"{"queryType": "summary", "cpCode": "x"}"#).unwrap_err();
+        assert_eq!(err.type_label(), "summary");
+        let err = Query::parse("A", br#"{"cpCode": 0}"#, "timeseries", CTX, None).unwrap_err();
+        assert_eq!(err.type_label(), "timeseries");
+        assert_eq!(
+            parse(r#"{"queryType": 5}"#).unwrap_err().type_label(),
+            "invalid"
+        );
+    }
+
+    #[test]
+    fn enum_names_are_one_definition() {
+        fn check<T: QueryEnum + Serialize + std::fmt::Debug + FromStr<Err = QueryError>>() {
+            for v in T::ALL {
+                assert_eq!(serde_json::to_value(v).unwrap(), v.as_str(), "{v:?}");
+                assert_eq!(v.as_str().parse::<T>().unwrap(), *v);
+                assert_eq!(v.as_str().to_uppercase().parse::<T>().unwrap(), *v);
+            }
+            assert_eq!(T::from_name("nope"), None);
+        }
+        check::<QueryType>();
+        check::<TargetType>();
+        check::<SideSelection>();
+        check::<GroupBy>();
+        check::<Metric>();
+        for g in GroupBy::ALL {
+            assert!(g.default_metric().fits(*g));
+            for m in Metric::ALL {
+                let json = format!(r#"{{"cpCode": 1, "groupBy": "{g}", "metric": "{m}"}}"#);
+                let parsed = parse(&json);
+                let fits = m.fits(*g) || (*g == GroupBy::Total && *m == Metric::Percentage);
+                assert_eq!(parsed.is_ok(), fits, "{json}");
+            }
+        }
     }
 
     #[test]

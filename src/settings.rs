@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::edgegrid::{Credentials, Secret, DEFAULT_MAX_BODY};
-use crate::edgerc;
-use crate::target::{Delivery, Target, TargetError, TargetSpec};
+use crate::edgerc::{self, Env};
+use crate::target::{quote, Delivery, Target, TargetError, TargetSpec};
 
 /// Where upstream calls go.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,28 +55,67 @@ pub enum SettingsError {
     Edgerc(#[from] crate::edgerc::EdgercError),
 }
 
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// A whole-number setting's default and inclusive bounds, as validation applies them and the
+/// frontend's contract (`src/contract.rs`) exports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+}
 
-pub const DEFAULT_POLL_INTERVAL_SECONDS: u64 = 120;
-/// Poll interval of [`Settings::simulator`]: short, so a demo dashboard moves within seconds.
+/// `pollIntervalSeconds` against Akamai: eStats samples the last two minutes, so polling faster
+/// than every 30 s only spends the budget.
+pub const POLL_INTERVAL_SECONDS: Bound = Bound {
+    default: 120,
+    min: 30,
+    max: 3600,
+};
+pub const REQUEST_TIMEOUT_SECONDS: Bound = Bound {
+    default: 30,
+    min: 1,
+    max: 300,
+};
+/// `rateLimitPerMinute` against Akamai, whose limit for the Edge Diagnostics endpoints is 40.
+pub const RATE_LIMIT_PER_MINUTE: Bound = Bound {
+    default: AKAMAI_RATE_LIMIT_PER_MINUTE as u64,
+    min: 1,
+    max: AKAMAI_RATE_LIMIT_PER_MINUTE as u64,
+};
+pub const RETENTION_HOURS: Bound = Bound {
+    default: 168,
+    min: 1,
+    max: 8760,
+};
+
+pub const DEFAULT_POLL_INTERVAL_SECONDS: u64 = POLL_INTERVAL_SECONDS.default;
+/// Poll interval of [`Settings::simulator`] (the CLI's `--simulate`): short, so output moves
+/// within seconds. Data sources with `simulate` keep [`DEFAULT_POLL_INTERVAL_SECONDS`].
 pub const SIMULATOR_POLL_INTERVAL_SECONDS: u64 = 5;
-pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = REQUEST_TIMEOUT_SECONDS.default;
 /// Akamai's limit for the Edge Diagnostics endpoints, per minute.
 pub const AKAMAI_RATE_LIMIT_PER_MINUTE: u32 = 40;
-pub const DEFAULT_RETENTION_HOURS: u64 = 168;
+pub const DEFAULT_RETENTION_HOURS: u64 = RETENTION_HOURS.default;
+
+/// The longest path accepted for `edgercPath` and `historyPath` (Linux's PATH_MAX).
+pub const MAX_PATH_CHARS: usize = 4096;
+
+/// The `secureJsonData` keys of the credentials, in the order an API client lists them.
+pub const SECRET_FIELDS: [&str; 3] = ["clientToken", "clientSecret", "accessToken"];
 
 /// Bounds that depend on whether the upstream is Akamai or a local stand-in: a simulator may be
 /// polled every second and as often as a load test needs, Akamai may not.
-struct Limits {
-    min_poll_seconds: u64,
-    max_rate_per_minute: u64,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub min_poll_seconds: u64,
+    pub max_rate_per_minute: u64,
 }
 
-const AKAMAI_LIMITS: Limits = Limits {
-    min_poll_seconds: 30,
-    max_rate_per_minute: AKAMAI_RATE_LIMIT_PER_MINUTE as u64,
+pub const AKAMAI_LIMITS: Limits = Limits {
+    min_poll_seconds: POLL_INTERVAL_SECONDS.min,
+    max_rate_per_minute: RATE_LIMIT_PER_MINUTE.max,
 };
-const LOOPBACK_LIMITS: Limits = Limits {
+pub const LOOPBACK_LIMITS: Limits = Limits {
     min_poll_seconds: 1,
     max_rate_per_minute: 6000,
 };
@@ -183,6 +222,46 @@ fn bounded(
     Ok(v)
 }
 
+/// A file path setting: a string only (a number is a mistake, not a file named `5`), of at
+/// most [`MAX_PATH_CHARS`], without control characters.
+fn path_text(value: &Value, name: &str) -> Result<String, SettingsError> {
+    let text = match value {
+        Value::Null => return Ok(String::new()),
+        Value::String(s) => s.trim().to_string(),
+        other => {
+            let kind = match other {
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "true or false",
+                Value::Array(_) => "a list",
+                _ => "an object",
+            };
+            return Err(invalid(
+                json_field(name),
+                format!("must be a file path as a string, e.g. \"/var/lib/grafana/estats-history.db\"; got {kind}"),
+            ));
+        }
+    };
+    if text.chars().count() > MAX_PATH_CHARS {
+        return Err(invalid(
+            json_field(name),
+            format!(
+                "{} is longer than {MAX_PATH_CHARS} characters: give the file's absolute path",
+                quote(&text)
+            ),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid(
+            json_field(name),
+            format!(
+                "{} contains a control character (a NUL or line break): type the path again",
+                quote(&text)
+            ),
+        ));
+    }
+    Ok(text)
+}
+
 fn flag(value: &Value, name: &str) -> Result<bool, SettingsError> {
     match value {
         Value::Null => Ok(false),
@@ -215,8 +294,8 @@ fn account_switch_key(raw: &str) -> Result<Option<String>, SettingsError> {
 
 fn target_field(index: usize, err: &TargetError) -> String {
     let member = match err {
-        TargetError::CpCodeNotNumeric(_) => ".cpCode",
-        TargetError::UrlNotAbsolute(_) => ".url",
+        TargetError::CpCodeNotNumeric(_) | TargetError::CpCodeZero => ".cpCode",
+        TargetError::UrlInvalid(..) => ".url",
         TargetError::Delivery(_) => ".delivery",
         TargetError::SubjectCount(_) | TargetError::Key(_) => "",
     };
@@ -251,8 +330,6 @@ fn watch_list(value: &Value) -> Result<Vec<Target>, SettingsError> {
     }
     Ok(targets)
 }
-
-const SECRET_FIELDS: [&str; 3] = ["clientToken", "clientSecret", "accessToken"];
 
 /// Credentials from `secureJsonData`, if any of them is set (`Ok(None)` when none is).
 fn secure_credentials(
@@ -353,7 +430,7 @@ impl Settings {
                 credentials,
             }
         } else {
-            let path = text(&raw.edgerc_path, "edgercPath")?;
+            let path = path_text(&raw.edgerc_path, "edgercPath")?;
             if path.is_empty() {
                 return Err(invalid(
                     "secureJsonData",
@@ -394,7 +471,7 @@ impl Settings {
             "pollIntervalSeconds",
             "seconds",
             DEFAULT_POLL_INTERVAL_SECONDS,
-            limits.min_poll_seconds..=3600,
+            limits.min_poll_seconds..=POLL_INTERVAL_SECONDS.max,
             if loopback {
                 ""
             } else {
@@ -405,21 +482,22 @@ impl Settings {
             &raw.request_timeout_seconds,
             "requestTimeoutSeconds",
             "seconds",
-            DEFAULT_REQUEST_TIMEOUT_SECONDS,
-            1..=300,
+            REQUEST_TIMEOUT_SECONDS.default,
+            REQUEST_TIMEOUT_SECONDS.min..=REQUEST_TIMEOUT_SECONDS.max,
             "",
         )?;
         let rate = whole_number(&raw.rate_limit_per_minute, "rateLimitPerMinute", "requests")?
-            .unwrap_or(u64::from(AKAMAI_RATE_LIMIT_PER_MINUTE));
-        if rate == 0 || rate > limits.max_rate_per_minute {
+            .unwrap_or(RATE_LIMIT_PER_MINUTE.default);
+        if rate < RATE_LIMIT_PER_MINUTE.min || rate > limits.max_rate_per_minute {
             let message = if loopback {
                 format!(
-                    "must be between 1 and {} requests per minute; got {rate}",
-                    limits.max_rate_per_minute
+                    "must be between {} and {} requests per minute; got {rate}",
+                    RATE_LIMIT_PER_MINUTE.min, limits.max_rate_per_minute
                 )
             } else {
                 format!(
-                    "must be between 1 and 40 requests per minute (Akamai allows 40 per minute for eStats; more only earns 429 answers); got {rate}"
+                    "must be between {} and {} requests per minute (Akamai allows {AKAMAI_RATE_LIMIT_PER_MINUTE} per minute for eStats; more only earns 429 answers); got {rate}",
+                    RATE_LIMIT_PER_MINUTE.min, limits.max_rate_per_minute
                 )
             };
             return Err(invalid(json_field("rateLimitPerMinute"), message));
@@ -428,13 +506,13 @@ impl Settings {
             &raw.retention_hours,
             "retentionHours",
             "hours",
-            DEFAULT_RETENTION_HOURS,
-            1..=8760,
+            RETENTION_HOURS.default,
+            RETENTION_HOURS.min..=RETENTION_HOURS.max,
             "",
         )?;
         let default_delivery = Delivery::parse_optional(&text(&raw.delivery, "delivery")?)
             .map_err(|e| invalid(json_field("delivery"), e))?;
-        let history_path = text(&raw.history_path, "historyPath")?;
+        let history_path = path_text(&raw.history_path, "historyPath")?;
 
         Ok(Settings {
             upstream,
@@ -829,6 +907,70 @@ mod tests {
                 .history_path,
             Some(PathBuf::from("/var/lib/grafana/estats.db"))
         );
+    }
+
+    #[test]
+    fn paths_are_strings_of_sane_length() {
+        for (json, field) in [
+            (r#"{"historyPath": 5}"#, "jsonData.historyPath"),
+            (r#"{"historyPath": [5]}"#, "jsonData.historyPath"),
+            (r#"{"historyPath": "a\u0000b"}"#, "jsonData.historyPath"),
+        ] {
+            let err = sim(json).unwrap_err();
+            assert_eq!(field_of(&err), field, "{json}");
+            assert!(err.to_string().len() < 300, "{err}");
+        }
+        let long = serde_json::json!({"historyPath": "/".repeat(5000)}).to_string();
+        let err = sim(&long).unwrap_err();
+        assert_eq!(field_of(&err), "jsonData.historyPath");
+        assert!(err.to_string().len() < 300, "{err}");
+        let err =
+            Settings::from_grafana(br#"{"edgercPath": 5}"#, &HashMap::new(), &no_env).unwrap_err();
+        assert_eq!(field_of(&err), "jsonData.edgercPath");
+    }
+
+    #[test]
+    fn long_inputs_are_quoted_short() {
+        let long = "a".repeat(10_000);
+        for json in [
+            serde_json::json!({"host": long}),
+            serde_json::json!({"host": format!("http://{long}")}),
+            serde_json::json!({"host": "h.example", "delivery": long}),
+            serde_json::json!({"host": "h.example", "watch": [{"url": long}]}),
+            serde_json::json!({"host": "h.example", "watch": [{"cpCode": long}]}),
+        ] {
+            let err = with_secrets(&json.to_string()).unwrap_err();
+            assert!(err.to_string().len() < 400, "{err}");
+        }
+        let json = serde_json::json!({"edgercPath": format!("/nonexistent/{long}")}).to_string();
+        let err = Settings::from_grafana(json.as_bytes(), &HashMap::new(), &no_env).unwrap_err();
+        assert!(err.to_string().len() < 400, "{err}");
+        let json =
+            serde_json::json!({"edgercPath": "/nonexistent", "edgercSection": long}).to_string();
+        let err = Settings::from_grafana(json.as_bytes(), &HashMap::new(), &no_env).unwrap_err();
+        assert!(err.to_string().len() < 400, "{err}");
+    }
+
+    #[test]
+    fn loopback_names_get_loopback_limits() {
+        for host in [
+            "http://localhost:8080",
+            "http://sim.localhost:8080",
+            "http://127.0.0.2:9",
+            "http://[::1]:9",
+        ] {
+            let s = with_secrets(&format!(
+                r#"{{"host": "{host}", "pollIntervalSeconds": 1}}"#
+            ))
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+            assert!(s.is_loopback(), "{host}");
+        }
+        for host in ["http://localhost.example.com", "http://10.0.0.1"] {
+            assert!(
+                with_secrets(&format!(r#"{{"host": "{host}"}}"#)).is_err(),
+                "{host}"
+            );
+        }
     }
 
     #[test]

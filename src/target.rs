@@ -8,6 +8,36 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// How many characters of a user's input an error message quotes: enough to recognise the value,
+/// never a pasted 100 KB document (or most of a secret that landed in the wrong field).
+pub const QUOTE_CHARS: usize = 64;
+
+/// A user input as error messages show it: debug-quoted, at most [`QUOTE_CHARS`] characters of
+/// it, and the total length when it was cut. Every message built from untrusted input goes
+/// through here.
+pub fn quote(input: &str) -> String {
+    let total = input.chars().count();
+    if total <= QUOTE_CHARS {
+        return format!("{input:?}");
+    }
+    let head: String = input.chars().take(QUOTE_CHARS).collect();
+    format!("{head:?}... ({total} characters)")
+}
+
+/// [`quote`] for a name a message already frames (`[section]`, `` `key` ``): the name itself
+/// when short and printable, else its quoted prefix.
+pub fn clip(name: &str) -> String {
+    if name.chars().count() <= QUOTE_CHARS && !name.chars().any(char::is_control) {
+        name.to_string()
+    } else {
+        quote(name)
+    }
+}
+
+/// The longest URL a target may have: browsers and CDNs stop far below this, and eStats keys,
+/// channel paths and history rows repeat it.
+pub const MAX_URL_CHARS: usize = 2048;
+
 /// Akamai's delivery networks, as the eStats API spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Delivery {
@@ -18,6 +48,9 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// Every network, in the order the editors offer them (after "not set").
+    pub const ALL: [Delivery; 2] = [Delivery::StandardTls, Delivery::EnhancedTls];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Delivery::StandardTls => "STANDARD_TLS",
@@ -32,7 +65,8 @@ impl Delivery {
             v if v.eq_ignore_ascii_case("STANDARD_TLS") => Ok(Some(Delivery::StandardTls)),
             v if v.eq_ignore_ascii_case("ENHANCED_TLS") => Ok(Some(Delivery::EnhancedTls)),
             other => Err(format!(
-                "unknown delivery network {other:?}: use STANDARD_TLS, ENHANCED_TLS or leave it empty"
+                "unknown delivery network {}: use STANDARD_TLS, ENHANCED_TLS or leave it empty",
+                quote(other)
             )),
         }
     }
@@ -61,15 +95,20 @@ pub struct Target {
 /// Why a target could not be built; each names the field and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("cpCode {0:?} is not a CP code: use the digits only, e.g. 1209788")]
+    /// The value is kept already quoted (see [`quote`]).
+    #[error("cpCode {0} is not a CP code: use the digits only, e.g. 1209788")]
     CpCodeNotNumeric(String),
-    #[error("url {0:?} is not an absolute http(s) URL: write it with its scheme, e.g. https://www.example.com/")]
-    UrlNotAbsolute(String),
+    #[error("cpCode 0 is not a CP code: CP codes start at 1, e.g. 1209788")]
+    CpCodeZero,
+    /// The value is kept already quoted (see [`quote`]); the second part says what is wrong.
+    #[error("url {0} is not usable: {1}")]
+    UrlInvalid(String, &'static str),
     #[error("a target needs exactly one of cpCode or url, got {0}")]
     SubjectCount(&'static str),
     #[error("delivery: {0}")]
     Delivery(String),
-    #[error("target key {0:?} is not of the form cp:<digits>/<delivery> or url:<url>/<delivery>")]
+    /// The key is kept already quoted (see [`quote`]).
+    #[error("target key {0} is not of the form cp:<digits>/<delivery> or url:<url>/<delivery>")]
     Key(String),
 }
 
@@ -85,21 +124,47 @@ impl Target {
     pub fn parse_cp_code(raw: &str) -> Result<u64, TargetError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(TargetError::CpCodeNotNumeric(raw.to_string()));
+            return Err(TargetError::CpCodeNotNumeric(quote(raw)));
         }
-        trimmed
-            .parse::<u64>()
-            .map_err(|_| TargetError::CpCodeNotNumeric(raw.to_string()))
+        match trimmed.parse::<u64>() {
+            Ok(0) => Err(TargetError::CpCodeZero),
+            Ok(code) => Ok(code),
+            Err(_) => Err(TargetError::CpCodeNotNumeric(quote(raw))),
+        }
     }
 
-    /// Checks that a URL is absolute http(s) with a host, as eStats requires.
+    /// Checks that a URL is absolute http(s) with a host, as eStats requires. The text is
+    /// checked before it is parsed, because the URL parser forgives what eStats would not:
+    /// it turns `https:///path` into host `path` and percent-encodes a NUL.
     pub fn parse_url(raw: &str) -> Result<String, TargetError> {
         let trimmed = raw.trim();
+        let bad = |why: &'static str| TargetError::UrlInvalid(quote(raw), why);
+        if trimmed.chars().count() > MAX_URL_CHARS {
+            return Err(bad("it is longer than 2048 characters"));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(bad(
+                "it contains a control character (a NUL, tab or line break): copy the URL again",
+            ));
+        }
+        if trimmed.chars().any(char::is_whitespace) {
+            return Err(bad("it contains a space: percent-encode it as %20"));
+        }
+        const ABSOLUTE: &str = "write it with its scheme and host, e.g. https://www.example.com/";
+        let Some((scheme, rest)) = trimmed.split_once("://") else {
+            return Err(bad(ABSOLUTE));
+        };
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(bad("only http and https URLs are measured by eStats"));
+        }
+        if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+            return Err(bad(
+                "it has no host after the scheme: write it as https://www.example.com/path",
+            ));
+        }
         match url::Url::parse(trimmed) {
-            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
-                Ok(trimmed.to_string())
-            }
-            _ => Err(TargetError::UrlNotAbsolute(raw.to_string())),
+            Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(trimmed.to_string()),
+            _ => Err(bad(ABSOLUTE)),
         }
     }
 
@@ -114,7 +179,7 @@ impl Target {
 
     /// Inverse of [`Target::key`].
     pub fn from_key(key: &str) -> Result<Target, TargetError> {
-        let bad = || TargetError::Key(key.to_string());
+        let bad = || TargetError::Key(quote(key));
         let (rest, delivery) = key.rsplit_once('/').ok_or_else(bad)?;
         let delivery = match delivery {
             "ANY" => None,
@@ -247,6 +312,40 @@ mod tests {
         assert!(Target::parse_url("/path").is_err());
         assert!(Target::parse_url("ftp://x/").is_err());
         assert!(Target::parse_url("https://x/").is_ok());
+        assert!(Target::parse_url(" HTTPS://www.example.com/a?b=c ").is_ok());
+        for bad in [
+            "https:///path",
+            "https://",
+            "http://?x",
+            "https://www.example.com/\0a",
+            "https://www.example.com/a\u{7f}",
+            "https://www.example.com/a b",
+            "https://www.example.com/\nx",
+        ] {
+            assert!(
+                matches!(Target::parse_url(bad), Err(TargetError::UrlInvalid(..))),
+                "{bad:?}"
+            );
+        }
+        let long = format!("https://www.example.com/{}", "a".repeat(3000));
+        let err = Target::parse_url(&long).unwrap_err().to_string();
+        assert!(err.len() < 200, "{err}");
+    }
+
+    #[test]
+    fn cp_code_zero_is_refused() {
+        assert_eq!(Target::parse_cp_code("0"), Err(TargetError::CpCodeZero));
+        assert_eq!(Target::parse_cp_code("000"), Err(TargetError::CpCodeZero));
+    }
+
+    #[test]
+    fn quote_keeps_a_short_prefix() {
+        assert_eq!(quote("abc"), "\"abc\"");
+        let q = quote(&"x".repeat(10_000));
+        assert!(q.len() < 100 && q.ends_with("(10000 characters)"), "{q}");
+        // Cut on characters, never inside one.
+        let q = quote(&"é".repeat(100));
+        assert!(q.contains("(100 characters)"), "{q}");
     }
 
     #[test]

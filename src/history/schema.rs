@@ -121,6 +121,9 @@ pub fn prepare(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryErro
             ),
         });
     }
+    if version >= 1 {
+        tables_match(conn, version, path)?;
+    }
     if path.is_some() {
         // WAL: readers never wait for the writer, and a commit is one append to the WAL file.
         let mode: String = conn
@@ -151,6 +154,63 @@ pub fn prepare(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryErro
     Ok(())
 }
 
+/// Every table and its columns, by table name (SQLite's own tables left out).
+fn tables(conn: &Connection) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    names
+        .into_iter()
+        .map(|name| {
+            let columns = conn
+                .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?
+                .query_map([&name], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok((name, columns))
+        })
+        .collect()
+}
+
+/// Checks that a file marked as a history of `version` has that version's tables and columns,
+/// so that a file that only carries the marks (or lost a table) is refused when opened, not
+/// with "no such column" at the first query. The expectation is read from the migrations
+/// themselves, applied to an empty in-memory database.
+fn tables_match(conn: &Connection, version: i32, path: Option<&Path>) -> Result<(), HistoryError> {
+    let expected = {
+        let scratch = Connection::open_in_memory().map_err(|e| open_error(None, e))?;
+        for sql in MIGRATIONS.iter().take(version as usize) {
+            scratch
+                .execute_batch(sql)
+                .map_err(|e| open_error(None, e))?;
+        }
+        tables(&scratch).map_err(|e| open_error(None, e))?
+    };
+    let found = tables(conn).map_err(|e| open_error(path, e))?;
+    for (table, columns) in &expected {
+        let problem = match found.iter().find(|(name, _)| name == table) {
+            None => format!("it lacks the table {table}"),
+            Some((_, have)) if have != columns => format!(
+                "its table {table} has the columns ({}) instead of ({})",
+                have.iter()
+                    .take(20)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                columns.join(", ")
+            ),
+            Some(_) => continue,
+        };
+        return Err(HistoryError::Open {
+            path: path.map(|p| p.to_path_buf()).unwrap_or_default(),
+            reason: format!(
+                "the file is marked as an eStats history (schema version {version}) but {problem}: it was not written by this plugin, or was altered; point historyPath at a new file, e.g. /var/lib/grafana/estats-history.db"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// `PRAGMA quick_check`: verifies every page and record (not that indexes match their tables,
 /// which `integrity_check` adds at several times the cost on a large file).
 fn integrity(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryError> {
@@ -169,5 +229,57 @@ fn integrity(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryError>
             path: display(),
             detail: rows.join("; "),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marked_file(sql: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {VERSION};"
+        ))
+        .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn marked_files_with_foreign_tables_are_refused() {
+        for (sql, problem) in [
+            (
+                "CREATE TABLE samples (x INTEGER)",
+                "its table samples has the columns (x)",
+            ),
+            (
+                &V1.replace("codes BLOB,", "")[..],
+                "its table samples has the columns",
+            ),
+            ("CREATE TABLE t (a)", "lacks the table"),
+        ] {
+            let (_dir, path) = marked_file(sql);
+            let conn = Connection::open(&path).unwrap();
+            let err = prepare(&conn, Some(&path)).unwrap_err();
+            assert!(matches!(err, HistoryError::Open { .. }), "{err:?}");
+            assert!(err.to_string().contains(problem), "{err}");
+            assert!(err.to_string().contains("historyPath"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_history_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        prepare(&Connection::open(&path).unwrap(), Some(&path)).unwrap();
+        prepare(&Connection::open(&path).unwrap(), Some(&path)).unwrap();
+        // Extra tables next to ours are tolerated.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE notes (n TEXT)")
+            .unwrap();
+        prepare(&Connection::open(&path).unwrap(), Some(&path)).unwrap();
     }
 }

@@ -11,10 +11,11 @@ use grafana_plugin_sdk::pluginv2::{
 };
 use tonic::{Request, Response, Status};
 
-use super::instance::{Instance, Instances};
+use super::instance::{data_source_uid, Instance, Instances};
 use crate::frame::Frame;
 use crate::handlers::{alerting, distribution, summary, timeseries, top_ips, QueryFailure};
-use crate::query::{Query, QueryContext, QueryType};
+use crate::query::{Query, QueryContext, QueryError, QueryType};
+use crate::target::Delivery;
 
 pub struct DataService {
     pub instances: Arc<Instances>,
@@ -29,26 +30,51 @@ fn failure_response(f: &QueryFailure) -> DataResponse {
     }
 }
 
+/// Parses one query of a request; `default_delivery` is the data source's, when it has one.
+fn parse(dq: &DataQuery, default_delivery: Option<Delivery>) -> Result<Query, QueryError> {
+    let range = dq.time_range.unwrap_or_default();
+    let ctx = QueryContext {
+        from_ms: range.from_epoch_ms,
+        to_ms: range.to_epoch_ms,
+        interval_ms: dq.interval_ms,
+        max_data_points: dq.max_data_points,
+    };
+    Query::parse(&dq.ref_id, &dq.json, &dq.query_type, ctx, default_delivery)
+}
+
+/// The label metrics count a query under, from its one parse.
+fn type_label(parsed: &Result<Query, QueryError>) -> &'static str {
+    match parsed {
+        Ok(query) => query.query_type.as_str(),
+        Err(e) => e.type_label(),
+    }
+}
+
 /// Answers one query with frames, never with a panic; `for_alert`: shaped for an alert rule.
 pub async fn answer(instance: &Instance, dq: &DataQuery, for_alert: bool) -> DataResponse {
-    let response = answer_inner(instance, dq, for_alert).await;
+    let parsed = parse(dq, instance.settings.default_delivery);
+    let label = type_label(&parsed);
+    let response = match parsed {
+        Ok(query) => answer_query(instance, &query, for_alert).await,
+        Err(e) => failure_response(&e.into()),
+    };
     crate::metrics::record_query(
         &instance.uid,
-        Query::type_label(&dq.json, &dq.query_type),
+        label,
         crate::metrics::query_outcome(response.status),
     );
     response
 }
 
-async fn answer_inner(instance: &Instance, dq: &DataQuery, for_alert: bool) -> DataResponse {
-    let result = AssertUnwindSafe(frames_for(instance, dq, for_alert))
+async fn answer_query(instance: &Instance, query: &Query, for_alert: bool) -> DataResponse {
+    let result = AssertUnwindSafe(frames_for(instance, query, for_alert))
         .catch_unwind()
         .await;
     let frames = match result {
         Ok(Ok(frames)) => frames,
         Ok(Err(failure)) => return failure_response(&failure),
         Err(_) => {
-            tracing::error!(ref_id = %dq.ref_id, "query handler panicked");
+            tracing::error!(ref_id = %query.ref_id, "query handler panicked");
             return failure_response(&QueryFailure::new(
                 500,
                 "internal error while answering this query; the plugin logged it",
@@ -57,7 +83,7 @@ async fn answer_inner(instance: &Instance, dq: &DataQuery, for_alert: bool) -> D
     };
     let mut encoded = Vec::with_capacity(frames.len());
     for frame in &frames {
-        match frame.encode(&dq.ref_id) {
+        match frame.encode(&query.ref_id) {
             Ok(bytes) => encoded.push(bytes),
             Err(e) => return failure_response(&QueryFailure::new(500, e.to_string())),
         }
@@ -72,23 +98,9 @@ async fn answer_inner(instance: &Instance, dq: &DataQuery, for_alert: bool) -> D
 
 async fn frames_for(
     instance: &Instance,
-    dq: &DataQuery,
+    query: &Query,
     for_alert: bool,
 ) -> Result<Vec<Frame>, QueryFailure> {
-    let range = dq.time_range.unwrap_or_default();
-    let ctx = QueryContext {
-        from_ms: range.from_epoch_ms,
-        to_ms: range.to_epoch_ms,
-        interval_ms: dq.interval_ms,
-        max_data_points: dq.max_data_points,
-    };
-    let query = Query::parse(
-        &dq.ref_id,
-        &dq.json,
-        &dq.query_type,
-        ctx,
-        instance.settings.default_delivery,
-    )?;
     let mut frames = match query.query_type {
         QueryType::Timeseries => {
             let points = instance
@@ -97,26 +109,26 @@ async fn frames_for(
                 .await
                 .map_err(|e| QueryFailure::new(500, format!("reading history failed: {e}")))?;
             if query.live {
-                vec![super::stream::live_timeseries_frame(instance, &query, &points).await]
+                vec![super::stream::live_timeseries_frame(instance, query, &points).await]
             } else {
-                vec![timeseries::frame(&query, &points)]
+                vec![timeseries::frame(query, &points)]
             }
         }
         QueryType::Distribution | QueryType::Summary | QueryType::TopIps => {
             let latest = instance.monitor.latest(&query.target).await?;
             let stale = latest.stale.as_deref();
             match query.query_type {
-                QueryType::Distribution => vec![distribution::frame(&query, &latest.sample, stale)],
-                QueryType::Summary => vec![summary::frame(&query, &latest.sample, stale)],
-                _ => vec![top_ips::frame(&query, &latest.sample, stale)],
+                QueryType::Distribution => vec![distribution::frame(query, &latest.sample, stale)],
+                QueryType::Summary => vec![summary::frame(query, &latest.sample, stale)],
+                _ => vec![top_ips::frame(query, &latest.sample, stale)],
             }
         }
     };
     if for_alert {
-        return alerting::for_alerting(&query, frames);
+        return alerting::for_alerting(query, frames);
     }
     if query.live {
-        super::stream::mark_live(&instance.uid, &query, &mut frames);
+        super::stream::mark_live(&instance.uid, query, &mut frames);
     }
     Ok(frames)
 }
@@ -136,18 +148,12 @@ impl Data for DataService {
                     .plugin_context
                     .as_ref()
                     .and_then(|c| c.data_source_instance_settings.as_ref())
-                    .map(|ds| {
-                        if ds.uid.is_empty() {
-                            format!("id-{}", ds.id)
-                        } else {
-                            ds.uid.clone()
-                        }
-                    })
+                    .map(data_source_uid)
                     .unwrap_or_default();
                 for q in &request.queries {
                     crate::metrics::record_query(
                         &uid,
-                        Query::type_label(&q.json, &q.query_type),
+                        type_label(&parse(q, None)),
                         crate::metrics::query_outcome(i32::from(failure.status)),
                     );
                     responses.insert(q.ref_id.clone(), failure_response(&failure));

@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::instance::{Instance, Instances};
 use crate::metrics::{DataSourceGauges, TargetGauges};
-use crate::target::Target;
+use crate::target::{quote, Target};
 
 pub struct DiagnosticsService {
     pub instances: Arc<Instances>,
@@ -80,7 +80,7 @@ impl Diagnostics for DiagnosticsService {
         let probe = instance.client.edge_locations().await;
         let latency_ms = started.elapsed().as_millis() as u64;
         let history = match &instance.settings.history_path {
-            Some(p) => p.display().to_string(),
+            Some(p) => quote(&p.display().to_string()),
             None => "in memory".to_string(),
         };
         let target = instance.upstream_description();

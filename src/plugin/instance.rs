@@ -4,26 +4,33 @@
 //! keyed by data source uid.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use grafana_plugin_sdk::pluginv2::PluginContext;
+use grafana_plugin_sdk::pluginv2::{DataSourceInstanceSettings, PluginContext};
 
 use crate::estats::{Client, Fetched, UpstreamError};
 use crate::handlers::QueryFailure;
-use crate::history::HistoryRegistry;
+use crate::history::{HistoryError, HistoryRegistry};
 use crate::poller::{Monitor, MonitorSettings};
 use crate::settings::{Settings, Upstream as UpstreamSetting};
 use crate::simulator::{Simulator, SimulatorConfig};
-use crate::target::Target;
+use crate::target::{quote, Target};
 use crate::upstream::{Fetch, Upstream};
 
 /// A data source with no request for this long is shut down: Grafana never says that a data
 /// source was deleted, and its pollers must not run forever.
 const IDLE_INSTANCE: Duration = Duration::from_secs(24 * 3600);
 
+/// How long building an instance may spend on files (`.edgerc`, the history file) before it
+/// fails: a file on a hung network mount must not leave the data source's requests waiting.
+const FILE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One data source's state. Its pollers end when the last handle of its [`Monitor`] goes
+/// (the monitor's own guard), so dropping an `Instance` needs no code of its own.
 pub struct Instance {
     pub uid: String,
     pub settings: Settings,
@@ -46,25 +53,35 @@ impl Instance {
     }
 }
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.monitor.shutdown();
+/// The identity a data source's pollers, history rows and metrics are keyed by: its uid, or
+/// its numeric id for the rare request (old provisioning) without one.
+pub fn data_source_uid(ds: &DataSourceInstanceSettings) -> String {
+    if ds.uid.is_empty() {
+        format!("id-{}", ds.id)
+    } else {
+        ds.uid.clone()
     }
 }
 
+type Built = Result<Arc<Instance>, QueryFailure>;
+
 struct Entry {
     fingerprint: u64,
-    built: Result<Arc<Instance>, QueryFailure>,
+    /// Filled once by the first request of these settings; later requests of the same data
+    /// source wait on it, requests of other data sources never do.
+    built: Arc<tokio::sync::OnceCell<Built>>,
     last_used: Instant,
 }
 
-/// All data source instances of this plugin process.
+/// All data source instances of this plugin process. The map's lock is held only to look up
+/// or replace an entry, never while an instance is built (which reads files and may start a
+/// simulator).
 pub struct Instances {
-    entries: tokio::sync::Mutex<HashMap<String, Entry>>,
-    histories: HistoryRegistry,
+    entries: parking_lot::Mutex<HashMap<String, Entry>>,
+    histories: Arc<HistoryRegistry>,
 }
 
-fn fingerprint(ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings) -> u64 {
+fn fingerprint(ds: &DataSourceInstanceSettings) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     ds.last_updated_ms.hash(&mut h);
@@ -79,8 +96,62 @@ impl Default for Instances {
     fn default() -> Self {
         Instances {
             entries: Default::default(),
-            histories: HistoryRegistry::new(),
+            histories: Arc::new(HistoryRegistry::new()),
         }
+    }
+}
+
+/// Runs blocking file work on the blocking pool, giving up after [`FILE_TIMEOUT`] (the thread
+/// is left to finish on its own; nothing waits for it).
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> Result<T, QueryFailure> + Send + 'static,
+) -> Result<T, QueryFailure> {
+    match tokio::time::timeout(FILE_TIMEOUT, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(QueryFailure::new(
+            500,
+            format!("{what} failed unexpectedly; the plugin logged it"),
+        )),
+        Err(_) => Err(QueryFailure::new(
+            500,
+            format!(
+                "{what} took longer than {} s: check that the file is on a local, responsive file system",
+                FILE_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// A history error as the health check shows it: naming the setting, the path quoted short.
+fn history_failure(path: Option<&Path>, e: HistoryError) -> QueryFailure {
+    let shown = path.map_or_else(
+        || "in memory".to_string(),
+        |p| quote(&p.display().to_string()),
+    );
+    let detail = match e {
+        HistoryError::Open { reason, .. } => format!("cannot open the history file {shown}: {reason}"),
+        HistoryError::Corrupt { detail, .. } => format!(
+            "the history file {shown} is damaged ({}): move it aside or delete it and the plugin starts a new one, or restore it from a backup",
+            detail.chars().take(200).collect::<String>()
+        ),
+        other => other.to_string(),
+    };
+    QueryFailure::new(500, format!("jsonData.historyPath: {detail}"))
+}
+
+/// Refuses a history path that is something other than a file (a FIFO would block SQLite's
+/// first read for ever); a path that does not exist yet is fine, SQLite creates it.
+fn check_history_path(path: &Path) -> Result<(), QueryFailure> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(history_failure(
+            Some(path),
+            HistoryError::Open {
+                path: path.to_path_buf(),
+                reason: "it is not a regular file (a directory, device or pipe): historyPath names a file, e.g. /var/lib/grafana/estats-history.db".into(),
+            },
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -117,56 +188,74 @@ impl Instances {
     pub async fn all(&self) -> Vec<Arc<Instance>> {
         self.entries
             .lock()
-            .await
             .values()
-            .filter_map(|e| e.built.as_ref().ok().cloned())
+            .filter_map(|e| e.built.get().and_then(|b| b.as_ref().ok().cloned()))
             .collect()
     }
 
     /// The instance for the data source of a request, built or rebuilt as needed.
-    pub async fn get(&self, ctx: Option<&PluginContext>) -> Result<Arc<Instance>, QueryFailure> {
+    pub async fn get(&self, ctx: Option<&PluginContext>) -> Built {
         let ds = ctx
             .and_then(|c| c.data_source_instance_settings.as_ref())
             .ok_or_else(|| QueryFailure::new(400, "the request carries no data source settings; it must come from a data source of this plugin"))?;
-        let uid = if ds.uid.is_empty() {
-            format!("id-{}", ds.id)
-        } else {
-            ds.uid.clone()
-        };
+        let uid = data_source_uid(ds);
         let fp = fingerprint(ds);
-        let mut entries = self.entries.lock().await;
-        entries.retain(|key, e| *key == uid || e.last_used.elapsed() < IDLE_INSTANCE);
-        if let Some(entry) = entries.get_mut(&uid) {
-            if entry.fingerprint == fp {
-                entry.last_used = Instant::now();
-                return entry.built.clone();
-            }
-        }
-        // Drop the old instance (ending its pollers) before the new one opens the same history.
-        entries.remove(&uid);
-        let built = self.build(&uid, ds).await.map(Arc::new);
-        if let Ok(instance) = &built {
-            instance.monitor.start_watch();
-        }
-        entries.insert(
-            uid,
-            Entry {
+        let (cell, expired) = {
+            let mut entries = self.entries.lock();
+            let mut expired = Vec::new();
+            entries.retain(|key, e| {
+                let keep = *key == uid || e.last_used.elapsed() < IDLE_INSTANCE;
+                if !keep {
+                    expired.push(key.clone());
+                }
+                keep
+            });
+            let now = Instant::now();
+            let entry = entries.entry(uid.clone()).or_insert_with(|| Entry {
                 fingerprint: fp,
-                built: built.clone(),
-                last_used: Instant::now(),
-            },
-        );
-        built
+                built: Default::default(),
+                last_used: now,
+            });
+            if entry.fingerprint != fp {
+                // Replacing the entry drops the old instance's handle; its pollers end with
+                // its last user.
+                *entry = Entry {
+                    fingerprint: fp,
+                    built: Default::default(),
+                    last_used: now,
+                };
+            }
+            entry.last_used = now;
+            (entry.built.clone(), expired)
+        };
+        for gone in &expired {
+            self.histories.remove_memory(gone);
+        }
+        cell.get_or_init(|| async {
+            let built = self.build(&uid, ds).await.map(Arc::new);
+            if let Ok(instance) = &built {
+                instance.monitor.start_watch();
+            }
+            built
+        })
+        .await
+        .clone()
     }
 
     async fn build(
         &self,
         uid: &str,
-        ds: &grafana_plugin_sdk::pluginv2::DataSourceInstanceSettings,
+        ds: &DataSourceInstanceSettings,
     ) -> Result<Instance, QueryFailure> {
-        let env = |name: &str| std::env::var(name).ok();
-        let settings = Settings::from_grafana(&ds.json_data, &ds.decrypted_secure_json_data, &env)
-            .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))?;
+        let (json, secure) = (ds.json_data.clone(), ds.decrypted_secure_json_data.clone());
+        let settings = blocking(
+            "reading the data source settings (jsonData.edgercPath)",
+            move || {
+                Settings::from_grafana(&json, &secure, &crate::edgerc::process_env)
+                    .map_err(|e| QueryFailure::new(400, format!("data source settings: {e}")))
+            },
+        )
+        .await?;
         let (client, simulator) = connect(&settings).await?;
         let metered = MeteredClient {
             client: client.clone(),
@@ -176,10 +265,21 @@ impl Instances {
             Arc::new(metered),
             settings.rate_limit_per_minute,
         ));
-        let history = self
-            .histories
-            .get(uid, settings.history_path.as_deref())
-            .map_err(|e| QueryFailure::new(500, format!("jsonData.historyPath: {e}")))?;
+        let histories = self.histories.clone();
+        let owner = uid.to_string();
+        let path: Option<std::path::PathBuf> = settings.history_path.clone();
+        let history = blocking(
+            "opening the history file (jsonData.historyPath)",
+            move || {
+                if let Some(p) = &path {
+                    check_history_path(p)?;
+                }
+                histories
+                    .get(&owner, path.as_deref())
+                    .map_err(|e| history_failure(path.as_deref(), e))
+            },
+        )
+        .await?;
         let monitor = Monitor::new(
             uid.to_string(),
             MonitorSettings::new(

@@ -25,6 +25,13 @@ use instance::Instances;
 /// The go-plugin application protocol version this plugin speaks.
 const PROTOCOL_VERSION: &str = "2";
 
+/// The largest gRPC message accepted, as Grafana's Go plugin SDK accepts
+/// (`defaultServerMaxReceiveMessageSize`, 16 MiB) instead of gRPC's 4 MiB default: Grafana sends
+/// a dashboard's queries in one QueryData request, and a request over the limit would be refused
+/// whole, good queries included. A single oversized query fails alone (see
+/// [`crate::query::MAX_QUERY_JSON_BYTES`]).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
 /// Entry point when Grafana starts the executable.
 pub fn run() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GF_PLUGIN_LOG_LEVEL")
@@ -116,18 +123,30 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "plugin serving");
     tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(DataServer::new(data::DataService {
-            instances: instances.clone(),
-        }))
-        .add_service(DiagnosticsServer::new(diagnostics::DiagnosticsService {
-            instances: instances.clone(),
-        }))
-        .add_service(ResourceServer::new(resource::ResourceService {
-            instances: instances.clone(),
-        }))
-        .add_service(StreamServer::new(stream::StreamService {
-            instances: instances.clone(),
-        }))
+        .add_service(
+            DataServer::new(data::DataService {
+                instances: instances.clone(),
+            })
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            DiagnosticsServer::new(diagnostics::DiagnosticsService {
+                instances: instances.clone(),
+            })
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            ResourceServer::new(resource::ResourceService {
+                instances: instances.clone(),
+            })
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            StreamServer::new(stream::StreamService {
+                instances: instances.clone(),
+            })
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming(listener), shutdown_signal())
         .await?;
     tracing::info!("plugin shut down");

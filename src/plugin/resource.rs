@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::instance::{Instance, Instances};
-use crate::target::{Subject, Target};
+use crate::target::{quote, Subject, Target};
 
 pub struct ResourceService {
     pub instances: Arc<Instances>,
@@ -52,14 +52,14 @@ fn parse_target(raw: &str, instance: &Instance) -> Result<Target, String> {
     }
     Target::parse_url(raw)
         .map(|u| Target { subject: Subject::Url(u), delivery })
-        .map_err(|_| format!("target {raw:?} is not a target key (cp:1209788/STANDARD_TLS), a CP code or an absolute URL"))
+        .map_err(|_| format!("target {} is not a target key (cp:1209788/STANDARD_TLS), a CP code or an absolute URL", quote(raw)))
 }
 
 pub async fn handle(instance: &Instance, request: &CallResourceRequest) -> CallResourceResponse {
     if !request.method.eq_ignore_ascii_case("GET") {
         return json_response(
             405,
-            json!({"error": format!("{} is not supported: resources are read with GET", request.method)}),
+            json!({"error": format!("{} is not supported: resources are read with GET", quote(&request.method))}),
         );
     }
     let path = request.path.trim_matches('/');
@@ -92,7 +92,7 @@ pub async fn handle(instance: &Instance, request: &CallResourceRequest) -> CallR
         }
         other => json_response(
             404,
-            json!({"error": format!("no resource {other:?}; known: targets, status-codes")}),
+            json!({"error": format!("no resource {}; known: targets, status-codes", quote(other))}),
         ),
     }
 }
