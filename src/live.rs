@@ -77,38 +77,16 @@ pub fn channel(uid: &str, path: &str) -> String {
     format!("ds/{uid}/{path}")
 }
 
-// For the integrator: the names below repeat `query.rs` until its enums get one definition
-// each (serde names, `as_str`, `FromStr`, `ALL`). Then `SIDES` and `GROUPS` give way to
-// `SideSelection`/`GroupBy` `as_str` and `FromStr`, `METRICS` to `Metric::ALL` (or
-// `FromStr`), the `LIVE_TYPES` lookup in `decode` to `QueryType::from_str` followed by the
-// `LIVE_TYPES.contains` check, and `metric_fits` to the query parser's own metric rule.
-const SIDES: [(&str, SideSelection); 3] = [
-    ("edge", SideSelection::Edge),
-    ("origin", SideSelection::Origin),
-    ("both", SideSelection::Both),
-];
-const GROUPS: [(&str, GroupBy); 3] = [
-    ("code", GroupBy::Code),
-    ("class", GroupBy::Class),
-    ("total", GroupBy::Total),
-];
-const METRICS: [Metric; 4] = [
-    Metric::Percentage,
-    Metric::Hits,
-    Metric::Errors,
-    Metric::FailurePercentage,
-];
 const LIVE_TYPES: [QueryType; 3] = [
     QueryType::Timeseries,
     QueryType::Distribution,
     QueryType::Summary,
 ];
 
-fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
-    table
-        .iter()
-        .find(|(_, v)| *v == value)
-        .map_or("", |(n, _)| n)
+/// The value of `all` spelled exactly `name`: a channel path is only ever what
+/// [`LivePath::encode`] writes, so no case folding or aliases here, unlike the query parser.
+fn exactly<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, name: &str) -> Option<T> {
+    all.iter().copied().find(|v| as_str(*v) == name)
 }
 
 /// The names of a table, for error messages: "a, b or c".
@@ -142,17 +120,6 @@ fn filter_segment(filter: &StatusFilter) -> String {
         .join(".")
 }
 
-/// Metrics that make sense for a grouping (the query parser's rule).
-fn metric_fits(group_by: GroupBy, metric: Metric) -> bool {
-    match group_by {
-        GroupBy::Total => matches!(
-            metric,
-            Metric::Hits | Metric::Errors | Metric::FailurePercentage
-        ),
-        GroupBy::Code | GroupBy::Class => matches!(metric, Metric::Percentage | Metric::Hits),
-    }
-}
-
 impl LivePath {
     /// The channel path of a checked query.
     pub fn for_query(query: &Query) -> Result<LivePath, LiveError> {
@@ -180,8 +147,8 @@ impl LivePath {
             VERSION,
             target,
             self.query_type.as_str(),
-            name_of(&SIDES, self.side),
-            name_of(&GROUPS, self.group_by),
+            self.side.as_str(),
+            self.group_by.as_str(),
             self.metric.as_str(),
             &filter_segment(&self.status_filter),
             &ref_id,
@@ -250,49 +217,36 @@ impl LivePath {
                 parts[1]
             )));
         };
-        let query_type = LIVE_TYPES
-            .into_iter()
-            .find(|t| t.as_str() == parts[2])
-            .ok_or_else(|| {
-                bad(format!(
-                    "query type {:?} does not stream ({})",
-                    parts[2],
-                    one_of(LIVE_TYPES.map(QueryType::as_str))
-                ))
-            })?;
-        let side = SIDES
-            .iter()
-            .find(|(n, _)| *n == parts[3])
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
+        let query_type = exactly(&LIVE_TYPES, QueryType::as_str, parts[2]).ok_or_else(|| {
+            bad(format!(
+                "query type {:?} does not stream ({})",
+                parts[2],
+                one_of(LIVE_TYPES.map(QueryType::as_str))
+            ))
+        })?;
+        let side =
+            exactly(SideSelection::ALL, SideSelection::as_str, parts[3]).ok_or_else(|| {
                 bad(format!(
                     "side {:?} is not {}",
                     parts[3],
-                    one_of(SIDES.map(|(n, _)| n))
+                    one_of(SideSelection::ALL.iter().map(|s| s.as_str()))
                 ))
             })?;
-        let group_by = GROUPS
-            .iter()
-            .find(|(n, _)| *n == parts[4])
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                bad(format!(
-                    "groupBy {:?} is not {}",
-                    parts[4],
-                    one_of(GROUPS.map(|(n, _)| n))
-                ))
-            })?;
-        let metric = METRICS
-            .into_iter()
-            .find(|m| m.as_str() == parts[5])
-            .ok_or_else(|| {
-                bad(format!(
-                    "metric {:?} is not {}",
-                    parts[5],
-                    one_of(METRICS.map(Metric::as_str))
-                ))
-            })?;
-        if !metric_fits(group_by, metric) {
+        let group_by = exactly(GroupBy::ALL, GroupBy::as_str, parts[4]).ok_or_else(|| {
+            bad(format!(
+                "groupBy {:?} is not {}",
+                parts[4],
+                one_of(GroupBy::ALL.iter().map(|g| g.as_str()))
+            ))
+        })?;
+        let metric = exactly(Metric::ALL, Metric::as_str, parts[5]).ok_or_else(|| {
+            bad(format!(
+                "metric {:?} is not {}",
+                parts[5],
+                one_of(Metric::ALL.iter().map(|m| m.as_str()))
+            ))
+        })?;
+        if !metric.fits(group_by) {
             return Err(bad(format!(
                 "metric {} does not go with groupBy {}",
                 parts[5], parts[4]

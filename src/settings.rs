@@ -671,7 +671,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!s.is_loopback());
-        // Defaults of the DESIGN.md table.
+        // Defaults of the settings table in docs/design.md.
         assert_eq!(s.poll_interval, Duration::from_secs(120));
         assert_eq!(s.request_timeout, Duration::from_secs(30));
         assert_eq!(s.rate_limit_per_minute, 40);

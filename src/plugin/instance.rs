@@ -228,8 +228,9 @@ impl Instances {
             entry.last_used = now;
             (entry.built.clone(), expired)
         };
-        for gone in &expired {
-            self.histories.remove_memory(gone);
+        if !expired.is_empty() {
+            self.histories
+                .retain_memory(|u| !expired.iter().any(|gone| gone == u));
         }
         cell.get_or_init(|| async {
             let built = self.build(&uid, ds).await.map(Arc::new);
