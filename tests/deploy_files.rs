@@ -85,22 +85,12 @@ fn is_variable(s: &str) -> bool {
 /// Checks one query against the query model of docs/design.md. Template variables stand for any
 /// value of their field.
 pub fn check_query(q: &Json) -> Result<(), String> {
-    const KEYS: [&str; 11] = [
-        "refId",
-        "datasource",
-        "queryType",
-        "targetType",
-        "cpCode",
-        "url",
-        "delivery",
-        "side",
-        "groupBy",
-        "metric",
-        "statusFilter",
-    ];
+    // Grafana's own keys, then the plugin's.
+    let known =
+        |key: &str| ["refId", "datasource"].contains(&key) || estats::query::FIELDS.contains(&key);
     let obj = q.as_object().ok_or("a query is a JSON object")?;
     for key in obj.keys() {
-        if !KEYS.contains(&key.as_str()) {
+        if !known(key) {
             return Err(format!("unknown key {key:?}"));
         }
     }

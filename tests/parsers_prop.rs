@@ -121,18 +121,7 @@ fn assert_short(message: &str, inputs: &[String]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-const QUERY_KEYS: &[&str] = &[
-    "queryType",
-    "targetType",
-    "cpCode",
-    "url",
-    "delivery",
-    "side",
-    "groupBy",
-    "metric",
-    "statusFilter",
-    "live",
-];
+const QUERY_KEYS: &[&str] = estats::query::FIELDS;
 
 const QUERY_FIELDS: &[&str] = &[
     "query",

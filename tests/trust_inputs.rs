@@ -74,21 +74,10 @@ async fn every_wrong_json_type_names_its_field_and_the_others_still_answer() {
     let sim = simulator().await;
     let plugin = Plugin::start().await;
     let ctx = ds("types", &sim, json!({}));
-    let fields = [
-        "queryType",
-        "targetType",
-        "url",
-        "delivery",
-        "side",
-        "groupBy",
-        "metric",
-        "statusFilter",
-        "cpCode",
-        "live",
-    ];
+    let fields = estats::query::FIELDS;
     let mut queries = vec![data_query("good", json!({"cpCode": "1209788"}))];
     let mut expected = Vec::new();
-    for field in fields {
+    for &field in fields {
         for (n, wrong) in [json!(5), json!([]), json!({}), json!(true)]
             .into_iter()
             .enumerate()
