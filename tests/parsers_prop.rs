@@ -43,6 +43,8 @@ fn text() -> impl Strategy<Value = String> {
         2 => "\\PC{0,24}",
         2 => ".{0,24}",
         1 => "[a-z]{200,3000}",
+        // Escaped in messages, so a quote of them grows: the bound must still hold.
+        1 => "[\\x00-\\x1f]{100,400}",
     ]
 }
 
@@ -287,6 +289,7 @@ fn edgerc_line() -> impl Strategy<Value = String> {
         1 => Just("host = http://127.0.0.1:9".to_string()),
         2 => "\\PC{0,40}",
         1 => "[a-z]{200,2000}",
+        1 => "\\[[a-z\\x00-\\x1f\\[]{70,300}\\]",
     ]
 }
 
