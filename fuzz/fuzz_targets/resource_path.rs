@@ -5,7 +5,9 @@
 use std::sync::{Arc, OnceLock};
 
 use estats::plugin::instance::{Instance, Instances};
-use grafana_plugin_sdk::pluginv2::{CallResourceRequest, DataSourceInstanceSettings, PluginContext};
+use grafana_plugin_sdk::pluginv2::{
+    CallResourceRequest, DataSourceInstanceSettings, PluginContext,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn instance() -> &'static (tokio::runtime::Runtime, Arc<Instance>) {
