@@ -406,6 +406,9 @@ fn clean_value(raw: &str) -> Result<String, &'static str> {
     Ok(raw.to_string())
 }
 
+/// How many of a file's sections an unknown-section error names.
+const SECTIONS_LISTED: usize = 5;
+
 /// The `.edgerc` wording of an INI problem.
 fn ini_reason(problem: IniProblem) -> &'static str {
     match problem {
@@ -498,11 +501,11 @@ pub fn parse(
         } else {
             let mut list: Vec<String> = sections
                 .iter()
-                .take(10)
+                .take(SECTIONS_LISTED)
                 .map(|s| format!("[{}]", clip(s)))
                 .collect();
-            if sections.len() > 10 {
-                list.push(format!("and {} more", sections.len() - 10));
+            if sections.len() > SECTIONS_LISTED {
+                list.push(format!("and {} more", sections.len() - SECTIONS_LISTED));
             }
             format!("sections found: {}", list.join(", "))
         };
@@ -1182,7 +1185,7 @@ mod tests {
         let err = parse(&many, "f", "default", &no_env)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("and 90 more") && err.len() < 400, "{err}");
+        assert!(err.contains("and 95 more") && err.len() < 400, "{err}");
     }
 
     #[test]

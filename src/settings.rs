@@ -185,13 +185,14 @@ fn whole_number(value: &Value, name: &str, unit: &str) -> Result<Option<u64>, Se
     }
 }
 
-fn example(name: &str) -> &'static str {
+/// The example a message gives for a whole-number setting: its default.
+fn example(name: &str) -> u64 {
     match name {
-        "pollIntervalSeconds" => "120",
-        "requestTimeoutSeconds" => "30",
-        "rateLimitPerMinute" => "40",
-        "retentionHours" => "168",
-        _ => "1",
+        "pollIntervalSeconds" => POLL_INTERVAL_SECONDS.default,
+        "requestTimeoutSeconds" => REQUEST_TIMEOUT_SECONDS.default,
+        "rateLimitPerMinute" => RATE_LIMIT_PER_MINUTE.default,
+        "retentionHours" => RETENTION_HOURS.default,
+        _ => 1,
     }
 }
 
@@ -475,7 +476,7 @@ impl Settings {
             if loopback {
                 ""
             } else {
-                " (eStats samples the last two minutes; polling Akamai faster only spends the 40 requests/minute budget)"
+                " (eStats samples the last two minutes; polling Akamai faster only spends its requests-per-minute budget)"
             },
         )?;
         let timeout = bounded(

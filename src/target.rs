@@ -16,12 +16,22 @@ pub const QUOTE_CHARS: usize = 64;
 /// it, and the total length when it was cut. Every message built from untrusted input goes
 /// through here.
 pub fn quote(input: &str) -> String {
-    let total = input.chars().count();
-    if total <= QUOTE_CHARS {
-        return format!("{input:?}");
+    // The bound is on what is shown: escapes (`\u{3}`) count, so that a run of control
+    // characters cannot make a quote six times longer.
+    let mut shown = String::from("\"");
+    let mut cut = false;
+    for c in input.chars() {
+        if shown.chars().count() > QUOTE_CHARS {
+            cut = true;
+            break;
+        }
+        shown.extend(c.escape_debug());
     }
-    let head: String = input.chars().take(QUOTE_CHARS).collect();
-    format!("{head:?}... ({total} characters)")
+    shown.push('"');
+    if cut {
+        shown.push_str(&format!("... ({} characters)", input.chars().count()));
+    }
+    shown
 }
 
 /// [`quote`] for a name a message already frames (`[section]`, `` `key` ``): the name itself
@@ -346,6 +356,10 @@ mod tests {
         // Cut on characters, never inside one.
         let q = quote(&"é".repeat(100));
         assert!(q.contains("(100 characters)"), "{q}");
+        // Escapes count towards the bound.
+        let q = quote(&"\u{3}".repeat(1000));
+        assert!(q.len() < 110 && q.contains("(1000 characters)"), "{q}");
+        assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
     }
 
     #[test]

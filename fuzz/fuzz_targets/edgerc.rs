@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let env = |_: &str| None;
     match edgerc::parse(&text, "~/.edgerc", &section, &env) {
         Ok(s) => assert!(!s.credentials.client_secret.expose().is_empty()),
-        Err(e) => assert!(e.to_string().len() <= 1000, "{} chars", e.to_string().len()),
+        Err(e) => assert!(e.to_string().chars().count() <= 1000, "{}", e),
     }
     let _ = edgerc::base_url(&text);
 });

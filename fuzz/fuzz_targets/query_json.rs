@@ -6,14 +6,27 @@ use estats::query::{Query, QueryContext};
 use libfuzzer_sys::fuzz_target;
 
 const FIELDS: &[&str] = &[
-    "query", "queryType", "targetType", "cpCode", "url", "delivery", "side", "groupBy",
-    "metric", "statusFilter", "live", "timeRange",
+    "query",
+    "queryType",
+    "targetType",
+    "cpCode",
+    "url",
+    "delivery",
+    "side",
+    "groupBy",
+    "metric",
+    "statusFilter",
+    "live",
+    "timeRange",
 ];
 
 fuzz_target!(|data: &[u8]| {
     // The first line, when there is one, is DataQuery.queryType; the rest the JSON.
     let (query_type, json) = match data.iter().position(|b| *b == b'\n') {
-        Some(at) => (String::from_utf8_lossy(&data[..at]).into_owned(), &data[at + 1..]),
+        Some(at) => (
+            String::from_utf8_lossy(&data[..at]).into_owned(),
+            &data[at + 1..],
+        ),
         None => (String::new(), data),
     };
     let ctx = QueryContext {
@@ -26,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(q) => assert!(q.metric.fits(q.group_by)),
         Err(e) => {
             assert!(FIELDS.contains(&e.field), "{e}");
-            assert!(e.to_string().len() <= 1000, "{} chars", e.to_string().len());
+            assert!(e.to_string().chars().count() <= 1000, "{}", e);
         }
     }
 });

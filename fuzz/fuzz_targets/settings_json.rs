@@ -20,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = Settings::from_grafana(data.get(1..).unwrap_or_default(), &secure, &env) {
         let message = e.to_string();
         assert!(!message.contains("FUZZSECRET"), "{message}");
-        assert!(message.len() <= 1000, "{} chars", message.len());
+        assert!(message.chars().count() <= 1000, "{message}");
     }
 });
