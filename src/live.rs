@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::frame::{Frame, Notice, Severity};
 use crate::query::{GroupBy, Metric, Query, QueryType, SideSelection, StatusFilter, StatusMatch};
-use crate::target::Target;
+use crate::target::{quote, Target};
 
 /// Grafana's limit on a whole channel name (`ds/<uid>/<path>`).
 pub const MAX_CHANNEL_LENGTH: usize = 160;
@@ -62,7 +62,7 @@ pub struct LivePath {
 pub enum LiveError {
     #[error("live: updates stream for timeseries, distribution and summary queries, not {0}; turn Live off for this query")]
     Unsupported(&'static str),
-    #[error("channel path {path:?} is not a channel of this plugin: {reason}")]
+    #[error("channel path {path} is not a channel of this plugin: {reason}")]
     Malformed { path: String, reason: String },
 }
 
@@ -181,7 +181,7 @@ impl LivePath {
     /// Decodes a channel path; any deviation from what [`LivePath::encode`] writes is an error.
     pub fn decode(path: &str) -> Result<LivePath, LiveError> {
         let bad = |reason: String| LiveError::Malformed {
-            path: path.chars().take(200).collect(),
+            path: quote(path),
             reason,
         };
         let parts: Vec<&str> = path.split('/').collect();
@@ -193,8 +193,8 @@ impl LivePath {
         }
         if parts[0] != VERSION {
             return Err(bad(format!(
-                "unknown version {:?}: this plugin writes {VERSION}",
-                parts[0]
+                "unknown version {}: this plugin writes {VERSION}",
+                quote(parts[0])
             )));
         }
         let target = if let Some(b64) = parts[1].strip_prefix("k.") {
@@ -207,42 +207,43 @@ impl LivePath {
         } else if let Some(hex) = parts[1].strip_prefix("h.") {
             if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 return Err(bad(format!(
-                    "target digest {hex:?} is not 16 lowercase hex digits"
+                    "target digest {} is not 16 lowercase hex digits",
+                    quote(hex)
                 )));
             }
             TargetRef::Digest(hex.to_string())
         } else {
             return Err(bad(format!(
-                "target segment {:?} starts with neither k. nor h.",
-                parts[1]
+                "target segment {} starts with neither k. nor h.",
+                quote(parts[1])
             )));
         };
         let query_type = exactly(&LIVE_TYPES, QueryType::as_str, parts[2]).ok_or_else(|| {
             bad(format!(
-                "query type {:?} does not stream ({})",
-                parts[2],
+                "query type {} does not stream ({})",
+                quote(parts[2]),
                 one_of(LIVE_TYPES.map(QueryType::as_str))
             ))
         })?;
         let side =
             exactly(SideSelection::ALL, SideSelection::as_str, parts[3]).ok_or_else(|| {
                 bad(format!(
-                    "side {:?} is not {}",
-                    parts[3],
+                    "side {} is not {}",
+                    quote(parts[3]),
                     one_of(SideSelection::ALL.iter().map(|s| s.as_str()))
                 ))
             })?;
         let group_by = exactly(GroupBy::ALL, GroupBy::as_str, parts[4]).ok_or_else(|| {
             bad(format!(
-                "groupBy {:?} is not {}",
-                parts[4],
+                "groupBy {} is not {}",
+                quote(parts[4]),
                 one_of(GroupBy::ALL.iter().map(|g| g.as_str()))
             ))
         })?;
         let metric = exactly(Metric::ALL, Metric::as_str, parts[5]).ok_or_else(|| {
             bad(format!(
-                "metric {:?} is not {}",
-                parts[5],
+                "metric {} is not {}",
+                quote(parts[5]),
                 one_of(Metric::ALL.iter().map(|m| m.as_str()))
             ))
         })?;
@@ -260,7 +261,10 @@ impl LivePath {
                     .map_err(|e| bad(e.to_string()))?;
                 // Only the canonical spelling is accepted: one channel per filter spelling.
                 if filter_segment(&f) != items {
-                    return Err(bad(format!("status filter {items:?} is not canonical")));
+                    return Err(bad(format!(
+                        "status filter {} is not canonical",
+                        quote(items)
+                    )));
                 }
                 f
             }
@@ -273,7 +277,10 @@ impl LivePath {
         } else if is_plain(parts[7]) {
             parts[7].to_string()
         } else {
-            return Err(bad(format!("refId segment {:?} is malformed", parts[7])));
+            return Err(bad(format!(
+                "refId segment {} is malformed",
+                quote(parts[7])
+            )));
         };
         Ok(LivePath {
             target,
