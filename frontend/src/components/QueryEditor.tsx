@@ -177,7 +177,6 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             value={subject === '' ? null : { value: subject, label: subject }}
             onChange={onTargetChange}
             createCustomValue
-            customValueDescription={q.targetType === 'url' ? 'Use this URL' : 'Use this CP code'}
             isClearable
             loading={known.loading}
             placeholder={
