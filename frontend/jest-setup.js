@@ -1,6 +1,12 @@
 // Jest setup provided by Grafana scaffolding
 import './.config/jest-setup';
 
+import { configure } from '@testing-library/react';
+
+// Async options (the target dropdown) arrive after a 200 ms debounce; on a loaded 2-core machine
+// the 1 s default wait is too short.
+configure({ asyncUtilTimeout: 5000 });
+
 // jsdom lacks these browser APIs that Grafana's UI components call.
 class ResizeObserverStub {
   observe() {}

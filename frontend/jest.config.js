@@ -6,10 +6,15 @@ const base = require('./.config/jest.config');
 
 module.exports = {
   ...base,
+  moduleNameMapper: {
+    ...base.moduleNameMapper,
+    // Keeps the icon's props (tabIndex, title), so tests can focus an info icon to open its tooltip.
+    'react-inlinesvg': '<rootDir>/src/test/react-inlinesvg.tsx',
+  },
   testMatch: ['<rootDir>/src/**/*.test.{ts,tsx}'],
   // Grafana's UI components render slowly in jsdom; on a loaded 2-core machine the 5 s default
   // times out interaction-heavy editor tests that pass alone.
-  testTimeout: 30000,
+  testTimeout: 60000,
   transformIgnorePatterns: [nodeModulesToTransform([...grafanaESModules, '@react-hookz', '@ver0'])],
   transform: {
     '^.+\\.(m?js|jsx|ts|tsx)$': [
