@@ -110,7 +110,10 @@ function TextSetting(props: {
             props.onChange(next);
           }
         }}
-        onBlur={() => setTouched(true)}
+        onBlur={() => {
+          setTouched(true);
+          setDraft(draft.trim());
+        }}
       />
     </Field>
   );
@@ -272,27 +275,29 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       <Divider />
 
       <CollapsableSection label="Additional settings" isOpen={false}>
-        <Text color="secondary" variant="bodySmall">
-          Polling, the upstream budget and the history. The defaults suit most data sources.
-        </Text>
-        <Stack direction="column" gap={0}>
-          {numericSettings(jsonData).map((setting) => (
-            <NumberSetting
-              key={setting.key}
-              setting={setting}
-              value={jsonData[setting.key]}
-              description={NUMBER_DESCRIPTIONS[setting.key]}
-              onChange={(value) => updateJsonData({ [setting.key]: value })}
+        <Stack direction="column" gap={2}>
+          <Text color="secondary" variant="bodySmall">
+            Polling, the upstream budget and the history. The defaults suit most data sources.
+          </Text>
+          <div>
+            {numericSettings(jsonData).map((setting) => (
+              <NumberSetting
+                key={setting.key}
+                setting={setting}
+                value={jsonData[setting.key]}
+                description={NUMBER_DESCRIPTIONS[setting.key]}
+                onChange={(value) => updateJsonData({ [setting.key]: value })}
+              />
+            ))}
+            <TextSetting
+              id="estats-config-history-path"
+              label="History file"
+              description="Optional: SQLite file on the Grafana server that keeps the history across restarts. Empty keeps it in memory only."
+              value={jsonData.historyPath}
+              placeholder="in memory"
+              onChange={(historyPath) => updateJsonData({ historyPath })}
             />
-          ))}
-          <TextSetting
-            id="estats-config-history-path"
-            label="History file"
-            description="Optional: SQLite file on the Grafana server that keeps the history across restarts. Empty keeps it in memory only."
-            value={jsonData.historyPath}
-            placeholder="in memory"
-            onChange={(historyPath) => updateJsonData({ historyPath })}
-          />
+          </div>
         </Stack>
       </CollapsableSection>
     </Stack>

@@ -42,7 +42,7 @@ export function EdgercPaste({ onApply }: EdgercPasteProps) {
     <Stack direction="column" gap={0}>
       <Field
         label="Paste an .edgerc section"
-        description="Read in your browser: host and the three secrets below are filled in, and nothing is sent until you save. The box is emptied after each attempt."
+        description="Read in your browser: host and the three secrets below are filled in, and nothing is sent until you save. The box is emptied after each attempt. With several sections, the one named below is read."
       >
         <SecretTextArea
           id="estats-edgerc-paste"
@@ -59,11 +59,7 @@ export function EdgercPaste({ onApply }: EdgercPasteProps) {
         />
       </Field>
       <Stack direction="row" gap={1} alignItems="flex-end">
-        <Field
-          label="Section to read"
-          description="Used when the paste has several sections"
-          htmlFor="estats-edgerc-paste-section"
-        >
+        <Field label="Section to read" htmlFor="estats-edgerc-paste-section">
           <Input
             id="estats-edgerc-paste-section"
             width={20}

@@ -184,6 +184,8 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           }
           invalid={targetError !== undefined}
           error={targetError}
+          // InlineField hands `loading` (and `invalid`) to its child, overriding the child's own.
+          loading={known.loading}
         >
           <Combobox<string>
             id="estats-query-target"
@@ -191,7 +193,6 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             value={subject === '' ? null : { value: subject, label: subject }}
             onChange={onTargetChange}
             isClearable
-            loading={known.loading}
             placeholder={q.targetType === 'url' ? 'Choose or type a URL' : 'Choose or type a CP code'}
             width="auto"
             minWidth={32}

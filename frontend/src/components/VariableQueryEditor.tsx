@@ -96,6 +96,8 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
             label="Target"
             labelWidth={LABEL_WIDTH}
             htmlFor="estats-variable-target"
+            // InlineField hands `loading` to its child, overriding the child's own.
+            loading={known.loading}
             tooltip="A known target or a dashboard variable holding a CP code or URL; or type a CP code or URL and press Enter."
           >
             <Combobox<string>
@@ -106,7 +108,6 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
                 onChange({ refId: current.refId, kind: 'statusCodes', target: (option?.value ?? '').trim() })
               }
               isClearable
-              loading={known.loading}
               placeholder="Choose or type a target"
               width="auto"
               minWidth={40}
