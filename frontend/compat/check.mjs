@@ -6,7 +6,7 @@
 //                                 types, installed into node_modules/.cache/compat-floor
 //   node compat/check.mjs api     @grafana/levitate is-compatible: every @grafana/* export the plugin
 //                                 imports exists, with a compatible signature, in the floor and latest
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,11 +105,30 @@ function checkTypes() {
   run(path.join(FRONTEND, 'node_modules', '.bin', 'tsc'), ['-p', tsconfigPath], FRONTEND);
 }
 
-function checkApi() {
+/** Both versions at once: levitate spends most of its time downloading packages. */
+async function checkApi() {
   const levitate = path.join(FRONTEND, 'node_modules', '.bin', 'levitate');
-  for (const version of [floor, 'latest']) {
-    const targets = RUNTIME_PACKAGES.map((name) => `${name}@${version}`).join(',');
-    run(levitate, ['is-compatible', '--path', 'src/module.ts', '--target', targets], FRONTEND);
+  const results = await Promise.all(
+    [floor, 'latest'].map(
+      (version) =>
+        new Promise((resolve) => {
+          const targets = RUNTIME_PACKAGES.map((name) => `${name}@${version}`).join(',');
+          const args = ['is-compatible', '--path', 'src/module.ts', '--target', targets];
+          console.log(`$ levitate ${args.join(' ')}`);
+          const child = spawn(levitate, args, { cwd: FRONTEND, stdio: ['ignore', 'pipe', 'pipe'] });
+          let output = '';
+          child.stdout.on('data', (chunk) => (output += chunk));
+          child.stderr.on('data', (chunk) => (output += chunk));
+          child.on('close', (code) => resolve({ version, code, output }));
+        })
+    )
+  );
+  for (const { version, code, output } of results) {
+    console.log(`--- levitate against @grafana/*@${version}: exit ${code}\n${output}`);
+  }
+  if (results.some((r) => r.code !== 0)) {
+    console.error('compatibility check failed: levitate found an incompatibility (above)');
+    process.exit(1);
   }
 }
 
@@ -117,7 +136,7 @@ const command = process.argv[2];
 if (command === 'types') {
   checkTypes();
 } else if (command === 'api') {
-  checkApi();
+  await checkApi();
 } else {
   console.error('usage: node compat/check.mjs types|api');
   process.exit(2);
