@@ -92,12 +92,13 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
   ];
   // One stable loader reading the latest options: the Combobox calls it when opened and on each
   // keystroke, and a new function (or a remount) would drop the menu while targets load.
-  const latest = useRef({ options: knownOptions, type: q.targetType as TargetType });
+  const useTyped = q.targetType === 'url' ? 'Use this URL' : 'Use this CP code';
+  const latest = useRef({ options: knownOptions, useTyped });
   useEffect(() => {
-    latest.current = { options: knownOptions, type: q.targetType };
+    latest.current = { options: knownOptions, useTyped };
   });
   const loadOptions = useCallback(
-    async (input: string) => targetChoices(input, latest.current.options, latest.current.type),
+    async (input: string) => targetChoices(input, latest.current.options, latest.current.useTyped),
     []
   );
 

@@ -78,7 +78,7 @@ describe('VariableQueryEditor', () => {
     const input = screen.getByRole('combobox', { name: 'Target' });
     await user.click(input);
     await user.type(input, '424242');
-    await screen.findByText('Use this CP code');
+    await screen.findByText('Use this target');
     await user.keyboard('{Enter}');
     expect(latest()).toEqual({ refId: 'v', kind: 'statusCodes', target: '424242' });
   });

@@ -42,12 +42,12 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
   ];
   // One stable loader reading the latest options: the Combobox calls it when opened and on each
   // keystroke, and a new function (or a remount) would drop the menu while targets load.
-  const latest = useRef({ options: targetOptions, type: 'cpCode' as TargetType });
+  const latest = useRef({ options: targetOptions });
   useEffect(() => {
-    latest.current = { options: targetOptions, type: 'cpCode' };
+    latest.current = { options: targetOptions };
   });
   const loadOptions = useCallback(
-    async (input: string) => targetChoices(input, latest.current.options, latest.current.type),
+    async (input: string) => targetChoices(input, latest.current.options, 'Use this target'),
     []
   );
 

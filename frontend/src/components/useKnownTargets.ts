@@ -94,12 +94,12 @@ export function describeTarget(target: KnownTarget): string {
 
 /**
  * The options for a typed text: matching known targets and variables first, so `$tar` + Enter picks
- * `$target`; the typed text itself last, as "use this value".
+ * `$target`; the typed text itself last, described as `useTyped` (e.g. "Use this CP code").
  */
 export function targetChoices(
   input: string,
   known: Array<ComboboxOption<string>>,
-  targetType: TargetType
+  useTyped: string
 ): Array<ComboboxOption<string>> {
   const text = input.trim();
   const needle = text.toLowerCase();
@@ -114,7 +114,7 @@ export function targetChoices(
   });
   const exact = known.some((o) => o.value === text || o.label === text);
   if (text !== '' && !exact) {
-    matches.push({ value: text, label: text, description: targetType === 'url' ? 'Use this URL' : 'Use this CP code' });
+    matches.push({ value: text, label: text, description: useTyped });
   }
   return matches;
 }
