@@ -44,7 +44,8 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 frontend-deps: frontend/node_modules/.package-lock.json
 
 test-frontend: frontend-deps
-	cd frontend && $(NPM) run typecheck && $(NPM) run lint && $(NPM) test && $(NPM) run build
+	cd frontend && $(NPM) run typecheck && $(NPM) run lint && $(NPM) test && $(NPM) run build && $(NPM) run compat \
+		&& $(NPM) run test:browser
 
 dist: dist-backend dist-frontend
 	@test -f dist/plugin.json && test -f dist/module.js && test -x $(DIST_EXE)

@@ -1,20 +1,31 @@
 import { defineConfig } from 'eslint/config';
-import grafanaConfig from '@grafana/eslint-config';
+
+import baseConfig from './.config/eslint.config.mjs';
 
 export default defineConfig([
   {
-    ignores: ['**/node_modules/', '**/coverage/', '**/dist/', '.eslintcache', '*.config.js', '.prettierrc.js'],
+    ignores: [
+      '**/node_modules/',
+      '**/coverage/',
+      '**/dist/',
+      '.eslintcache',
+      '.config/',
+      '*.config.js',
+      '.prettierrc.js',
+      'jest-setup.js',
+      'browser/.build/',
+      'compat/.floor/',
+    ],
   },
-  ...grafanaConfig,
+  ...baseConfig,
   {
     rules: {
-      'react/prop-types': 'off',
       // The automatic JSX runtime (tsconfig `react-jsx`) needs no React import.
       'react/react-in-jsx-scope': 'off',
     },
   },
   {
-    files: ['src/**/*.{ts,tsx}', '.config/**/*.ts', 'jest-setup.ts'],
+    files: ['src/**/*.{ts,tsx}', 'browser/**/*.{ts,tsx}'],
     languageOptions: {
       parserOptions: {
         project: './tsconfig.json',

@@ -1,41 +1,21 @@
-// Jest setup modelled on @grafana/create-plugin's scaffold: jsdom, swc transform, CSS stubbed.
-process.env.TZ = 'UTC';
+// create-plugin's jest configuration (.config/), extended: jsdom stubs this plugin's editors need
+// and a longer timeout for Grafana's UI components on a loaded 2-core machine.
+const { grafanaESModules, nodeModulesToTransform } = require('./.config/jest/utils');
 
-// Packages that only ship ES modules must be transformed before jest can load them.
-const esModules = [
-  '@grafana/schema',
-  '@react-hookz',
-  '@ver0',
-  '@wojtekmaj/date-utils',
-  'd3',
-  'd3-color',
-  'd3-force',
-  'd3-interpolate',
-  'd3-scale-chromatic',
-  'get-user-locale',
-  'marked',
-  'memoize',
-  'mimic-function',
-  'ol',
-  'react-calendar',
-  'react-colorful',
-  'rxjs',
-  'uuid',
-];
+const base = require('./.config/jest.config');
 
 module.exports = {
+  ...base,
   moduleNameMapper: {
-    '\\.(css|scss|sass)$': 'identity-obj-proxy',
-    'react-inlinesvg': '<rootDir>/.config/jest/react-inlinesvg.tsx',
+    ...base.moduleNameMapper,
+    // Keeps the icon's props (tabIndex, title), so tests can focus an info icon to open its tooltip.
+    'react-inlinesvg': '<rootDir>/src/test/react-inlinesvg.tsx',
   },
-  modulePaths: ['<rootDir>/src'],
-  setupFiles: ['<rootDir>/.config/jest/polyfills.js'],
-  setupFilesAfterEnv: ['<rootDir>/jest-setup.ts'],
-  testEnvironment: 'jest-environment-jsdom',
   testMatch: ['<rootDir>/src/**/*.test.{ts,tsx}'],
   // Grafana's UI components render slowly in jsdom; on a loaded 2-core machine the 5 s default
   // times out interaction-heavy editor tests that pass alone.
-  testTimeout: 30000,
+  testTimeout: 60000,
+  transformIgnorePatterns: [nodeModulesToTransform([...grafanaESModules, '@react-hookz', '@ver0'])],
   transform: {
     '^.+\\.(m?js|jsx|ts|tsx)$': [
       '@swc/jest',
@@ -48,6 +28,4 @@ module.exports = {
       },
     ],
   },
-  transformIgnorePatterns: [`node_modules/(?!.*(${esModules.join('|')})/.*)`],
-  watchPathIgnorePatterns: ['<rootDir>/node_modules'],
 };

@@ -42,7 +42,7 @@ describe('parseEdgerc', () => {
     const result = parseEdgerc(SECTION.replace('client_secret', 'client_secert'));
     expect(result.credentials).toBeUndefined();
     expect(result.errors).toEqual([
-      'Line 2: unknown key "client_secert": did you mean "client_secret"?',
+      'Line 2: unknown key; did you mean "client_secret"?',
       '"client_secret" is missing from [default]',
     ]);
   });
@@ -79,7 +79,9 @@ describe('parseEdgerc', () => {
     const text = `; my creds\n# more\n\n${SECTION}max_body = 131072\ncolour = blue\n`;
     const result = parseEdgerc(text);
     expect(result.errors).toEqual([]);
-    expect(result.warnings).toEqual(['Line 10: unknown key "colour" ignored']);
+    expect(result.warnings).toEqual([
+      'Line 10: not one of host, client_token, client_secret, access_token, max_body, max-body, ignored (a value wrapped onto its own line?)',
+    ]);
   });
 
   it('strips a scheme and a trailing slash from host, and quotes from values', () => {
@@ -99,9 +101,26 @@ describe('parseEdgerc', () => {
     const result = parseEdgerc(`${SECTION}client_token = again\nnot a setting\n`);
     expect(result.credentials).toBeUndefined();
     expect(result.errors).toEqual([
-      'Line 7: expected "key = value" or a [section] header, found "not a setting"',
+      'Line 7: expected "key = value" or a [section] header; is a value wrapped onto its own line?',
       'Line 6: "client_token" is set twice (first on line 5); keep one',
     ]);
+  });
+
+  it('never quotes a pasted value, e.g. a secret wrapped onto the next line', () => {
+    const secret = 'C113nt53KR3TN6N90yVuAgICxIRwsObLi0E67/N8eRN=';
+    for (const wrapped of [
+      SECTION.replace(`client_secret = ${secret}`, `client_secret =\n${secret}`),
+      SECTION.replace(`client_secret = ${secret}`, `client_secret = C113nt53KR3TN6\nN90yVuAgICxIRwsObLi0E67/N8eRN=`),
+      SECTION.replace(`client_secret = ${secret}`, `client_secret = C113nt53KR3TN6\nN90yVuAgICxIRwsObLi0E67N8eRN`),
+    ]) {
+      const result = parseEdgerc(wrapped);
+      expect(result.credentials).toBeUndefined();
+      const messages = [...result.errors, ...result.warnings].join('\n');
+      expect(messages).toMatch(/wrapped onto its own line/);
+      for (const part of ['C113nt53', 'N90yVuAg', 'akab-acc35', 'akab-c113n']) {
+        expect(messages).not.toContain(part);
+      }
+    }
   });
 
   it('says what to paste when there is nothing', () => {

@@ -3,7 +3,12 @@
  * secure fields. Real files contain typos such as `Client_token`; case and `-`/`_` slips are read
  * with a warning, near misses are errors that name the key meant, and nothing is filled in unless
  * host and all three secrets were found.
+ *
+ * Messages never quote a pasted value or an unknown key: a secret wrapped onto its own line reads as
+ * an unknown key (base64 ends in `=`), and a message must not put it on screen. They name lines and
+ * the known keys only.
  */
+import { isLoopbackHost } from './validation';
 
 export interface EdgercCredentials {
   host: string;
@@ -82,7 +87,7 @@ function splitSections(text: string): { order: string[]; sections: Map<string, E
     }
     const delimiter = trimmed.search(/[=:]/);
     if (delimiter <= 0) {
-      errors.push(`Line ${line}: expected "key = value" or a [section] header, found "${trimmed}"`);
+      errors.push(`Line ${line}: expected "key = value" or a [section] header; is a value wrapped onto its own line?`);
       return;
     }
     if (current === undefined) {
@@ -136,13 +141,21 @@ export function parseEdgerc(text: string, wantedSection = 'default'): EdgercPars
       key = entry.key;
     } else if (KNOWN_KEYS.includes(lower) || KNOWN_KEYS.includes(lower.replace(/-/g, '_'))) {
       key = KNOWN_KEYS.includes(lower) ? lower : lower.replace(/-/g, '_');
+      // Safe to quote: the key equals a known key but for case and dashes, so it is no pasted value.
       warnings.push(`Line ${entry.line}: "${entry.key}" read as "${key}"; fix the spelling in your .edgerc file too`);
     } else {
       const suggestion = closestKnownKey(entry.key);
-      if (suggestion) {
-        errors.push(`Line ${entry.line}: unknown key "${entry.key}": did you mean "${suggestion}"?`);
+      if (entry.value === '') {
+        // Base64 secrets end in `=`: a secret wrapped onto its own line reads as "key =" with no value.
+        errors.push(
+          `Line ${entry.line}: no value here; is a value wrapped onto its own line? Join it to the line above`
+        );
+      } else if (suggestion) {
+        errors.push(`Line ${entry.line}: unknown key; did you mean "${suggestion}"?`);
       } else {
-        warnings.push(`Line ${entry.line}: unknown key "${entry.key}" ignored`);
+        warnings.push(
+          `Line ${entry.line}: not one of ${KNOWN_KEYS.join(', ')}, ignored (a value wrapped onto its own line?)`
+        );
       }
       continue;
     }
@@ -174,7 +187,7 @@ export function parseEdgerc(text: string, wantedSection = 'default'): EdgercPars
   }
 
   let host = found.get('host')?.value ?? '';
-  if (/^https?:\/\//i.test(host) && !/^http:\/\/127\.0\.0\.1/i.test(host)) {
+  if (/^https?:\/\//i.test(host) && !isLoopbackHost(host)) {
     host = host.replace(/^https?:\/\//i, '');
     warnings.push('The scheme was removed from "host": it is always https');
   }

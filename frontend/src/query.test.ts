@@ -1,25 +1,38 @@
 import {
   controlsFor,
   incompleteReason,
-  metricFor,
+  metricChoices,
   metricOptions,
   normalizeVariableQuery,
   statusFilterError,
   withDefaults,
+  unknownVariables,
+  variableNames,
 } from './query';
+import contract from './generated/contract.json';
 
 describe('metric options', () => {
-  it('follow the grouping', () => {
-    expect(metricOptions('code').map((o) => o.value)).toEqual(['percentage', 'hits']);
-    expect(metricOptions('class').map((o) => o.value)).toEqual(['percentage', 'hits']);
-    expect(metricOptions('total').map((o) => o.value)).toEqual(['hits', 'errors', 'failurePercentage']);
+  const values = (queryType: Parameters<typeof metricOptions>[0], groupBy: Parameters<typeof metricOptions>[1]) =>
+    metricOptions(queryType, groupBy).map((o) => o.value);
+
+  it('follow the grouping in time series, as the backend lists them', () => {
+    expect(values('timeseries', 'code')).toEqual(['percentage', 'hits']);
+    expect(values('timeseries', 'class')).toEqual(['percentage', 'hits']);
+    expect(values('timeseries', 'total')).toEqual(['hits', 'errors', 'failurePercentage']);
   });
 
-  it('keep a metric the grouping supports and replace one it does not', () => {
-    expect(metricFor('class', 'hits')).toBe('hits');
-    expect(metricFor('total', 'percentage')).toBe('hits');
-    expect(metricFor('code', 'failurePercentage')).toBe('percentage');
-    expect(metricFor('total', undefined)).toBe('hits');
+  it('fit distribution, summary and top IPs', () => {
+    expect(values('distribution', 'code')).toEqual(['percentage', 'hits']);
+    // A distribution's total has hits only (the backend refuses other metrics for alerts).
+    expect(values('distribution', 'total')).toEqual(['hits']);
+    expect(values('summary', 'code')).toEqual(['hits', 'errors', 'failurePercentage']);
+    expect(values('topIps', 'code')).toEqual([]);
+  });
+
+  it("come with one default, the backend's", () => {
+    expect(metricChoices('timeseries', 'total')?.default).toBe(contract.query.metric.total.default);
+    expect(metricChoices('timeseries', 'code')?.default).toBe(contract.query.metric.code.default);
+    expect(metricChoices('summary', 'code')?.default).toBe('failurePercentage');
   });
 });
 
@@ -37,7 +50,19 @@ describe('withDefaults', () => {
       metric: 'percentage',
       statusFilter: '',
     });
-    expect(withDefaults({ refId: 'A', groupBy: 'total', metric: 'percentage' }).metric).toBe('hits');
+  });
+
+  it('resets a metric that stops fitting to the default, and keeps one that fits', () => {
+    const total = { refId: 'A', queryType: 'timeseries', groupBy: 'total', metric: 'failurePercentage' } as const;
+    expect(withDefaults(total).metric).toBe('failurePercentage');
+    expect(withDefaults({ refId: 'A', queryType: 'timeseries', groupBy: 'total' }).metric).toBe('failurePercentage');
+    expect(withDefaults({ ...total, queryType: 'distribution' }).metric).toBe('hits');
+    expect(withDefaults({ refId: 'A', queryType: 'summary', metric: 'percentage' })).toMatchObject({
+      groupBy: 'total',
+      metric: 'failurePercentage',
+    });
+    expect(withDefaults({ refId: 'A', queryType: 'summary', metric: 'hits' }).metric).toBe('hits');
+    expect(withDefaults({ refId: 'A', groupBy: 'class', metric: 'hits' }).metric).toBe('hits');
   });
 });
 
@@ -68,10 +93,10 @@ describe('statusFilterError', () => {
 });
 
 describe('controlsFor', () => {
-  it('shows the metric only for time series and no grouping for summary and top IPs', () => {
+  it('shows the metric wherever it applies and no grouping for summary and top IPs', () => {
     expect(controlsFor('timeseries')).toEqual({ groupBy: true, metric: true, statusFilter: true });
-    expect(controlsFor('distribution')).toEqual({ groupBy: true, metric: false, statusFilter: true });
-    expect(controlsFor('summary')).toEqual({ groupBy: false, metric: false, statusFilter: false });
+    expect(controlsFor('distribution')).toEqual({ groupBy: true, metric: true, statusFilter: true });
+    expect(controlsFor('summary')).toEqual({ groupBy: false, metric: true, statusFilter: false });
     expect(controlsFor('topIps')).toEqual({ groupBy: false, metric: false, statusFilter: true });
   });
 });
@@ -89,5 +114,17 @@ describe('normalizeVariableQuery', () => {
       kind: 'targets',
       targetType: 'url',
     });
+  });
+});
+
+describe('template variables in a target', () => {
+  it('names the variables in every syntax', () => {
+    expect(variableNames('$a ${b} ${c:csv} [[d]] x')).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('flags the ones the dashboard lacks, not Grafana built-ins', () => {
+    expect(unknownVariables('$target', ['target'])).toEqual([]);
+    expect(unknownVariables('$tar', ['target'])).toEqual(['tar']);
+    expect(unknownVariables('${__from}', [])).toEqual([]);
   });
 });

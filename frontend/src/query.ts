@@ -1,5 +1,13 @@
 import type { SelectableValue } from '@grafana/data';
 
+import {
+  DEFAULT_DELIVERY,
+  DEFAULT_GROUP_BY,
+  DEFAULT_QUERY_TYPE,
+  DEFAULT_SIDE,
+  DEFAULT_TARGET_TYPE,
+  metricsOf,
+} from './contract';
 import type {
   DeliveryChoice,
   EStatsOptions,
@@ -36,68 +44,72 @@ export const QUERY_TYPE_OPTIONS: Array<SelectableValue<QueryType>> = [
   },
 ];
 
+// Radio options carry no description: a RadioButton shows it as a tooltip that covers the next row.
 export const TARGET_TYPE_OPTIONS: Array<SelectableValue<TargetType>> = [
-  { label: 'CP code', value: 'cpCode', description: 'A content provider code: digits, e.g. 1209788' },
-  { label: 'URL', value: 'url', description: 'An absolute http(s) URL served by Akamai' },
+  { label: 'CP code', value: 'cpCode' },
+  { label: 'URL', value: 'url' },
 ];
 
 export const DELIVERY_OPTIONS: Array<SelectableValue<DeliveryChoice>> = [
-  { label: 'Default', value: '', description: 'The delivery network set in the data source' },
-  { label: 'Standard TLS', value: 'STANDARD_TLS', description: 'Standard TLS delivery network' },
-  { label: 'Enhanced TLS', value: 'ENHANCED_TLS', description: 'Enhanced TLS delivery network' },
+  { label: 'Default', value: '' },
+  { label: 'Standard TLS', value: 'STANDARD_TLS' },
+  { label: 'Enhanced TLS', value: 'ENHANCED_TLS' },
 ];
 
 export const SIDE_OPTIONS: Array<SelectableValue<Side>> = [
-  { label: 'Edge', value: 'edge', description: 'Responses the edge servers sent to clients' },
-  { label: 'Origin', value: 'origin', description: 'Responses the origin sent to the edge servers' },
-  { label: 'Both', value: 'both', description: 'Edge and origin, labelled by side' },
+  { label: 'Edge', value: 'edge' },
+  { label: 'Origin', value: 'origin' },
+  { label: 'Both', value: 'both' },
 ];
 
 export const GROUP_BY_OPTIONS: Array<SelectableValue<GroupBy>> = [
-  { label: 'Status code', value: 'code', description: 'One series per status code, e.g. 200, 404, 503' },
-  { label: 'Status class', value: 'class', description: 'One series per class: 1xx, 2xx, 3xx, 4xx, 5xx' },
-  { label: 'Total', value: 'total', description: 'One series per side: all hits, errors, failure percentage' },
+  { label: 'Status code', value: 'code' },
+  { label: 'Status class', value: 'class' },
+  { label: 'Total', value: 'total' },
 ];
 
-const METRICS_BY_GROUP: Record<GroupBy, Array<SelectableValue<Metric>>> = {
-  code: [
-    { label: 'Percentage', value: 'percentage', description: 'Share of all hits on that side, 0-100' },
-    { label: 'Hits', value: 'hits', description: 'Number of hits in the sample' },
-  ],
-  class: [
-    { label: 'Percentage', value: 'percentage', description: 'Share of all hits on that side, 0-100' },
-    { label: 'Hits', value: 'hits', description: 'Number of hits in the sample' },
-  ],
-  total: [
-    { label: 'Hits', value: 'hits', description: 'All hits in the sample' },
-    { label: 'Errors', value: 'errors', description: 'Hits that were errors' },
-    { label: 'Failure %', value: 'failurePercentage', description: 'Errors as a share of all hits, 0-100' },
-  ],
+const METRIC_LABELS: Record<Metric, string> = {
+  percentage: 'Percentage',
+  hits: 'Hits',
+  errors: 'Errors',
+  failurePercentage: 'Failure %',
 };
 
-/** The metrics that make sense for a grouping; the first one is the default. */
-export function metricOptions(groupBy: GroupBy): Array<SelectableValue<Metric>> {
-  return METRICS_BY_GROUP[groupBy];
-}
-
-/** Keeps the metric when the grouping supports it, else falls back to the grouping's default. */
-export function metricFor(groupBy: GroupBy, metric: Metric | undefined): Metric {
-  const options = metricOptions(groupBy);
-  if (metric && options.some((o) => o.value === metric)) {
-    return metric;
+/**
+ * The metrics a query can use, the default first-class: the backend's list for the grouping (a
+ * time series plots it; a distribution and a summary give it to alert rules). A distribution
+ * grouped by total has hits only; a summary is always per side, so it takes the total's metrics.
+ * Top IPs has none.
+ */
+export function metricChoices(
+  queryType: QueryType,
+  groupBy: GroupBy
+): { values: Metric[]; default: Metric } | undefined {
+  switch (queryType) {
+    case 'topIps':
+      return undefined;
+    case 'summary':
+      return metricsOf('total');
+    case 'distribution':
+      return groupBy === 'total' ? { values: ['hits'], default: 'hits' } : metricsOf(groupBy);
+    case 'timeseries':
+      return metricsOf(groupBy);
   }
-  return options[0]?.value ?? 'hits';
 }
 
-/** Which controls a query type uses; hidden ones keep their value but the backend ignores them. */
+export function metricOptions(queryType: QueryType, groupBy: GroupBy): Array<SelectableValue<Metric>> {
+  return (metricChoices(queryType, groupBy)?.values ?? []).map((value) => ({ label: METRIC_LABELS[value], value }));
+}
+
+/** Which controls a query type uses. */
 export function controlsFor(queryType: QueryType): { groupBy: boolean; metric: boolean; statusFilter: boolean } {
   switch (queryType) {
     case 'distribution':
-      return { groupBy: true, metric: false, statusFilter: true };
+      return { groupBy: true, metric: true, statusFilter: true };
     case 'timeseries':
       return { groupBy: true, metric: true, statusFilter: true };
     case 'summary':
-      return { groupBy: false, metric: false, statusFilter: false };
+      return { groupBy: false, metric: true, statusFilter: false };
     case 'topIps':
       return { groupBy: false, metric: false, statusFilter: true };
   }
@@ -107,6 +119,23 @@ const TEMPLATE_VARIABLE = /\$\w+|\$\{[^}]+\}|\[\[[^\]]+\]\]/;
 
 export function hasTemplateVariable(value: string): boolean {
   return TEMPLATE_VARIABLE.test(value);
+}
+
+/** Names of the variables a text refers to (`$name`, `${name}`, `${name:format}`, `[[name]]`). */
+export function variableNames(value: string): string[] {
+  const names: string[] = [];
+  for (const match of value.matchAll(/\$(\w+)|\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]/g)) {
+    const name = match[1] ?? match[2] ?? match[3];
+    if (name !== undefined) {
+      names.push(name);
+    }
+  }
+  return names;
+}
+
+/** Variables a text refers to that the dashboard does not define; Grafana's own `__` ones are known. */
+export function unknownVariables(value: string, known: readonly string[]): string[] {
+  return variableNames(value).filter((name) => !name.startsWith('__') && !known.includes(name));
 }
 
 export function isDigits(value: string): boolean {
@@ -130,19 +159,25 @@ export type FilledQuery = EStatsQuery &
     >
   >;
 
-/** The query with every key the backend reads filled in. */
+/**
+ * The query with every key the backend reads filled in, and grouping and metric made to fit the
+ * query type: a metric that stops fitting is reset to the backend's default, never kept hidden.
+ */
 export function withDefaults(query: EStatsQuery): FilledQuery {
-  const groupBy = query.groupBy ?? 'code';
+  const queryType = query.queryType ?? DEFAULT_QUERY_TYPE;
+  const groupBy = queryType === 'summary' ? 'total' : (query.groupBy ?? DEFAULT_GROUP_BY);
+  const choices = metricChoices(queryType, groupBy) ?? metricsOf(groupBy);
+  const metric = query.metric && choices.values.includes(query.metric) ? query.metric : choices.default;
   return {
     ...query,
-    queryType: query.queryType ?? 'distribution',
-    targetType: query.targetType ?? 'cpCode',
+    queryType,
+    targetType: query.targetType ?? DEFAULT_TARGET_TYPE,
     cpCode: query.cpCode ?? '',
     url: query.url ?? '',
-    delivery: query.delivery ?? '',
-    side: query.side ?? 'both',
+    delivery: query.delivery ?? DEFAULT_DELIVERY,
+    side: query.side ?? DEFAULT_SIDE,
     groupBy,
-    metric: metricFor(groupBy, query.metric),
+    metric,
     statusFilter: query.statusFilter ?? '',
   };
 }
@@ -202,16 +237,7 @@ export function targetSubject(target: WatchTarget): string {
 /** The default query of a new panel: the first watched target when there is one. */
 export function defaultQuery(options: EStatsOptions): Partial<EStatsQuery> {
   const first = options.watch?.find((w) => targetSubject(w) !== '');
-  const base: Partial<EStatsQuery> = {
-    queryType: 'distribution',
-    targetType: 'cpCode',
-    cpCode: '',
-    delivery: '',
-    side: 'both',
-    groupBy: 'code',
-    metric: 'percentage',
-    statusFilter: '',
-  };
+  const { refId: _refId, url: _url, ...base } = withDefaults({ refId: '' });
   if (!first) {
     return base;
   }

@@ -66,27 +66,8 @@ export interface EStatsSecureJsonData {
 export type SecretKey = keyof EStatsSecureJsonData;
 export const SECRET_KEYS: readonly SecretKey[] = ['clientToken', 'clientSecret', 'accessToken'];
 
-/** Defaults the backend applies when a jsonData key is absent. */
-export const SETTINGS_DEFAULTS = {
-  edgercSection: 'default',
-  pollIntervalSeconds: 120,
-  requestTimeoutSeconds: 30,
-  rateLimitPerMinute: 40,
-  retentionHours: 168,
-} as const;
-
-/** Bounds the backend enforces; the config editor checks the same ones before saving. */
-export const LIMITS = {
-  pollIntervalMinSeconds: 30,
-  /** Loopback simulators answer instantly and have no rate limit, so tests may poll every second. */
-  pollIntervalMinSecondsLocal: 1,
-  rateLimitMin: 1,
-  rateLimitMax: 40,
-  retentionMinHours: 1,
-  retentionMaxHours: 8760,
-  requestTimeoutMinSeconds: 1,
-  requestTimeoutMaxSeconds: 300,
-} as const;
+/** The `.edgerc` section read when `edgercSection` is absent. */
+export const DEFAULT_EDGERC_SECTION = 'default';
 
 /** Answer of the `/targets` resource. */
 export interface KnownTarget {

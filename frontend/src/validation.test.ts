@@ -1,7 +1,8 @@
+import contract from './generated/contract.json';
 import {
   duplicateWatchTargets,
   isLoopbackHost,
-  minPollInterval,
+  numericSettings,
   validateHost,
   validateSettings,
   validateWatchTarget,
@@ -11,72 +12,91 @@ describe('validateHost', () => {
   it.each([
     ['akab-h05tnam3wl42son7nktnlnnx-kbob3i3v.luna.akamaiapis.net', undefined],
     ['', undefined],
+    // The backend accepts https:// and a port, and drops the scheme.
+    ['https://akab-x.luna.akamaiapis.net', undefined],
+    ['https://akab-x.luna.akamaiapis.net/', undefined],
+    ['akab-x.luna.akamaiapis.net:8443', undefined],
     ['http://127.0.0.1:8089', undefined],
-    ['https://akab-x.luna.akamaiapis.net', expect.stringContaining('without a scheme')],
-    ['http://example.com', expect.stringContaining('without a scheme')],
+    ['http://127.5.0.1', undefined],
+    ['http://localhost:8080', undefined],
+    ['http://sim.localhost:8080/', undefined],
+    ['http://[::1]:9000', undefined],
+    ['http://example.com', expect.stringContaining('Use https://')],
+    ['http://10.0.0.1:8080', expect.stringContaining('Use https://')],
+    ['ftp://akab-x.luna.akamaiapis.net', expect.stringContaining('not supported')],
     ['akab-x.luna.akamaiapis.net/edge-diagnostics', 'Enter only the host name, without a path'],
-    ['akab_x luna', '"akab_x luna" is not a valid host name'],
+    ['user@akab-x.luna.akamaiapis.net', 'Enter the host without a user name or password'],
+    ['akab_x luna', 'The host contains a space'],
+    ['akab_x.luna', expect.stringContaining('Not a valid host name')],
   ])('%s', (host, expected) => {
     expect(validateHost(host)).toEqual(expected);
   });
 
-  it('knows the loopback form', () => {
-    expect(isLoopbackHost('http://127.0.0.1:9000/')).toBe(true);
-    expect(isLoopbackHost('http://10.0.0.1:9000')).toBe(false);
-    expect(isLoopbackHost(undefined)).toBe(false);
+  it('follows the backend loopback rule', () => {
+    for (const host of ['http://127.0.0.1:9000/', 'localhost:1', 'http://a.localhost', '[::1]', '127.255.0.9']) {
+      expect(isLoopbackHost(host)).toBe(true);
+    }
+    for (const host of ['http://10.0.0.1:9000', 'localhost.example.com', '128.0.0.1', undefined]) {
+      expect(isLoopbackHost(host)).toBe(false);
+    }
   });
 });
 
 describe('validateSettings', () => {
-  it('accepts defaults and good values', () => {
+  const { pollIntervalSeconds: poll, rateLimitPerMinute: rate, retentionHours: retention } = contract.settings;
+
+  it('accepts defaults and the bounds of contract.json', () => {
     expect(validateSettings({})).toEqual({});
     expect(
       validateSettings({
         host: 'akab-x.luna.akamaiapis.net',
-        pollIntervalSeconds: 30,
-        requestTimeoutSeconds: 300,
-        rateLimitPerMinute: 40,
-        retentionHours: 8760,
+        pollIntervalSeconds: poll.max,
+        requestTimeoutSeconds: contract.settings.requestTimeoutSeconds.max,
+        rateLimitPerMinute: rate.max,
+        retentionHours: retention.max,
       })
     ).toEqual({});
   });
 
-  it('reports intervals below the minimum and values out of range', () => {
+  it('reports values out of range, with units that read right', () => {
     expect(
       validateSettings({ pollIntervalSeconds: 10, requestTimeoutSeconds: 0, rateLimitPerMinute: 41, retentionHours: 0 })
     ).toEqual({
       pollIntervalSeconds: 'Poll interval must be at least 30 seconds',
-      requestTimeoutSeconds: 'Request timeout must be at least 1 seconds',
+      requestTimeoutSeconds: 'Request timeout must be at least 1 second',
       rateLimitPerMinute: 'Rate limit must be at most 40 requests per minute',
-      retentionHours: 'Retention must be at least 1 hours',
+      retentionHours: 'Retention must be at least 1 hour',
     });
+    expect(validateSettings({ pollIntervalSeconds: 5000 }).pollIntervalSeconds).toBe(
+      'Poll interval must be at most 3600 seconds'
+    );
     expect(validateSettings({ retentionHours: 8761 }).retentionHours).toBe('Retention must be at most 8760 hours');
-    expect(validateSettings({ pollIntervalSeconds: 45.5 }).pollIntervalSeconds).toBe(
+    expect(validateSettings({ pollIntervalSeconds: 2.5 }).pollIntervalSeconds).toBe(
       'Poll interval must be a whole number of seconds'
     );
   });
 
-  it('allows fast polling against simulators only', () => {
-    expect(minPollInterval({})).toBe(30);
-    expect(minPollInterval({ simulate: true })).toBe(1);
-    expect(minPollInterval({ host: 'http://127.0.0.1:8089' })).toBe(1);
-    expect(validateSettings({ simulate: true, pollIntervalSeconds: 1 })).toEqual({});
+  it('allows fast polling and a higher rate against simulators only', () => {
+    const bounds = (options: Parameters<typeof numericSettings>[0]) =>
+      Object.fromEntries(numericSettings(options).map((s) => [s.key, [s.min, s.max]]));
+    expect(bounds({}).pollIntervalSeconds).toEqual([poll.min, poll.max]);
+    expect(bounds({ simulate: true }).pollIntervalSeconds).toEqual([poll.minLoopback, poll.max]);
+    expect(bounds({ host: 'http://localhost:8089' }).rateLimitPerMinute).toEqual([rate.min, rate.maxLoopback]);
+    expect(validateSettings({ simulate: true, pollIntervalSeconds: 1, rateLimitPerMinute: 6000 })).toEqual({});
     expect(validateSettings({ simulate: true, pollIntervalSeconds: 0 }).pollIntervalSeconds).toBe(
-      'Poll interval must be at least 1 seconds'
+      'Poll interval must be at least 1 second'
     );
   });
 });
 
 describe('watch list validation', () => {
-  it('checks each entry', () => {
+  it('checks each entry without quoting it', () => {
     expect(validateWatchTarget({ cpCode: 1209788 })).toBeUndefined();
     expect(validateWatchTarget({ cpCode: '1209788', delivery: 'STANDARD_TLS' })).toBeUndefined();
-    expect(validateWatchTarget({ cpCode: '12x' })).toBe('CP code "12x" must contain digits only, e.g. 1209788');
+    expect(validateWatchTarget({ cpCode: '12x' })).toBe('A CP code has digits only');
     expect(validateWatchTarget({ cpCode: '' })).toBe('Enter a CP code, or remove this row');
     expect(validateWatchTarget({ url: '' })).toBe('Enter a URL, or remove this row');
-    expect(validateWatchTarget({ url: 'www.example.com' })).toBe(
-      '"www.example.com" is not an absolute http(s) URL: start it with https://'
-    );
+    expect(validateWatchTarget({ url: 'www.example.com' })).toBe('Not an absolute URL: start it with https://');
     expect(validateWatchTarget({ url: 'https://www.example.com/a' })).toBeUndefined();
   });
 

@@ -63,9 +63,18 @@ access_token = akab-acc35t0k3nodujqunph3w7hzp7-gtm6ij
 Client_token = akab-c113ntt0k3n4qtari252bfxxbsl-yvsdj
 `;
 
+// A Field's label text is its label followed directly by its description (which starts with a capital).
+const labelPattern = (name: string) => new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[A-Z]|$)`);
+const byLabel = (name: string) => screen.getByLabelText(labelPattern(name));
+const queryByLabel = (name: string) => screen.queryByLabelText(labelPattern(name));
+
+async function openAdditional(user: ReturnType<typeof userEvent.setup>) {
+  await user.click(screen.getByRole('button', { name: /Additional settings/ }));
+}
+
 describe('ConfigEditor', () => {
-  it('labels every field', () => {
-    setup();
+  it('labels every field, with polling and history under a collapsed "Additional settings"', async () => {
+    const { user } = setup();
     for (const label of [
       'Simulator',
       'Host',
@@ -76,24 +85,33 @@ describe('ConfigEditor', () => {
       'Client secret',
       'Access token',
       '.edgerc path',
-      'Section',
-      'Poll interval (s)',
-      'Request timeout (s)',
-      'Rate limit (per minute)',
-      'Retention (h)',
-      'History file',
+      '.edgerc section',
     ]) {
-      expect(screen.getByLabelText(label)).toBeInTheDocument();
+      expect(byLabel(label)).toBeInTheDocument();
     }
     expect(screen.getByRole('radiogroup', { name: 'Default delivery network' })).toBeInTheDocument();
+    for (const section of ['Connection', 'Credentials', 'Watched targets']) {
+      expect(screen.getByRole('region', { name: section })).toBeInTheDocument();
+    }
+    expect(queryByLabel('Poll interval (seconds)')).not.toBeInTheDocument();
+    await openAdditional(user);
+    for (const label of [
+      'Poll interval (seconds)',
+      'Request timeout (seconds)',
+      'Rate limit (requests per minute)',
+      'Retention (hours)',
+      'History file',
+    ]) {
+      expect(byLabel(label)).toBeInTheDocument();
+    }
   });
 
   it('keeps secrets in secureJsonData only', async () => {
     const { user, latest } = setup();
-    await user.type(screen.getByLabelText('Client token'), 'token-1');
-    await user.type(screen.getByLabelText('Client secret'), 'secret-2');
-    await user.type(screen.getByLabelText('Access token'), 'access-3');
-    await user.type(screen.getByLabelText('Host'), 'akab-x.luna.akamaiapis.net');
+    await user.type(byLabel('Client token'), 'token-1');
+    await user.type(byLabel('Client secret'), 'secret-2');
+    await user.type(byLabel('Access token'), 'access-3');
+    await user.type(byLabel('Host'), 'akab-x.luna.akamaiapis.net');
 
     expect(latest().secureJsonData).toEqual({
       clientToken: 'token-1',
@@ -111,7 +129,7 @@ describe('ConfigEditor', () => {
     const { user, latest } = setup(
       settings({ secureJsonFields: { clientToken: true, clientSecret: true, accessToken: true } })
     );
-    const secret = screen.getByLabelText('Client secret');
+    const secret = byLabel('Client secret');
     expect(secret).toHaveValue('configured');
     expect(secret).toBeDisabled();
 
@@ -121,18 +139,18 @@ describe('ConfigEditor', () => {
 
     expect(latest().secureJsonFields).toEqual({ clientToken: true, clientSecret: false, accessToken: true });
     expect(latest().secureJsonData).toEqual({ clientSecret: '' });
-    const input = screen.getByLabelText('Client secret');
+    const input = byLabel('Client secret');
     expect(input).toBeEnabled();
     expect(input).toHaveValue('');
     await user.type(input, 'new-secret');
     expect(latest().secureJsonData).toEqual({ clientSecret: 'new-secret' });
   });
 
-  it('fills host and secrets from a pasted .edgerc section and reports typos', async () => {
+  it('fills host and secrets from a masked .edgerc paste, then empties the box', async () => {
     const { user, latest } = setup(
       settings({ secureJsonFields: { clientToken: true, clientSecret: true, accessToken: true } })
     );
-    const box = screen.getByLabelText('Paste .edgerc section');
+    const box = byLabel('Paste .edgerc section');
     await user.click(box);
     await user.paste(EDGERC);
     await user.click(screen.getByRole('button', { name: 'Fill in host and secrets' }));
@@ -148,32 +166,56 @@ describe('ConfigEditor', () => {
 
     const notes = screen.getByRole('list', { name: '.edgerc notes' });
     expect(within(notes).getByText(/"Client_token" read as "client_token"/)).toBeInTheDocument();
-    // The pasted secrets do not stay in the form.
-    expect(screen.getByLabelText('Paste .edgerc section')).toHaveValue('');
-    expect(screen.getByLabelText('Host')).toHaveValue('akab-h05tnam3wl42son7nktnlnnx-kbob3i3v.luna.akamaiapis.net');
+    expect(byLabel('Paste .edgerc section')).toHaveValue('');
+    expect(byLabel('Host')).toHaveValue('akab-h05tnam3wl42son7nktnlnnx-kbob3i3v.luna.akamaiapis.net');
   });
 
-  it('fills in nothing and lists the problems when a key is misspelt', async () => {
+  it('after a failed paste: fills in nothing, empties the box, quotes no value and drops stale notes', async () => {
     const { user, changes } = setup();
-    await user.click(screen.getByLabelText('Paste .edgerc section'));
+    await user.click(byLabel('Paste .edgerc section'));
+    await user.paste(EDGERC.replace('host = ', 'host = https://'));
+    await user.click(screen.getByRole('button', { name: 'Fill in host and secrets' }));
+    expect(screen.getByText(/The scheme was removed from "host"/)).toBeInTheDocument();
+    const applied = changes.length;
+
+    // client_secret's value wrapped onto its own line, as a mail client may do.
+    const wrapped = EDGERC.replace('client_secret = C113nt53KR3TN6', 'client_secret = C113nt53KR3TN6\n');
+    await user.click(byLabel('Paste .edgerc section'));
+    await user.paste(wrapped.replace('host = ', 'host = https://'));
+    await user.click(screen.getByRole('button', { name: 'Fill in host and secrets' }));
+
+    expect(changes).toHaveLength(applied);
+    expect(byLabel('Paste .edgerc section')).toHaveValue('');
+    const problems = screen.getByRole('list', { name: '.edgerc problems' });
+    expect(within(problems).getByText(/wrapped onto its own line/)).toBeVisible();
+    expect(screen.queryByText(/The scheme was removed/)).not.toBeInTheDocument();
+    expect(document.body.textContent).not.toContain('N90yVuAg');
+  });
+
+  it('reports a misspelt key with the key it means', async () => {
+    const { user, changes } = setup();
+    await user.click(byLabel('Paste .edgerc section'));
     await user.paste(EDGERC.replace('access_token', 'acess_token'));
     await user.click(screen.getByRole('button', { name: 'Fill in host and secrets' }));
 
     expect(changes).toHaveLength(0);
     const problems = screen.getByRole('list', { name: '.edgerc problems' });
-    expect(within(problems).getByText('Line 4: unknown key "acess_token": did you mean "access_token"?')).toBeVisible();
+    expect(within(problems).getByText('Line 4: unknown key; did you mean "access_token"?')).toBeVisible();
     expect(within(problems).getByText('"access_token" is missing from [default]')).toBeVisible();
   });
 
-  it('edits the watch list', async () => {
+  it('edits the watch list and saves only complete rows', async () => {
     const { user, latest } = setup(settings({ jsonData: { watch: [{ cpCode: 1209788, delivery: 'STANDARD_TLS' }] } }));
 
     await user.click(screen.getByRole('button', { name: 'Add CP code' }));
-    await user.type(screen.getByLabelText('Watched target 2 CP code'), '555');
+    // A new empty row shows no error and is not saved.
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+    expect(latest().jsonData.watch).toEqual([{ cpCode: 1209788, delivery: 'STANDARD_TLS' }]);
+    await user.type(byLabel('Watched target 2 CP code'), '555');
     await user.click(screen.getByRole('button', { name: 'Add URL' }));
-    await user.type(screen.getByLabelText('Watched target 3 URL'), 'https://www.example.com/');
-    const row3 = screen.getByRole('group', { name: 'Watched target 3' });
-    const delivery = within(row3).getByRole('radiogroup', { name: 'Delivery' });
+    await user.click(byLabel('Watched target 3 URL'));
+    await user.paste('https://www.example.com/');
+    const delivery = screen.getByRole('radiogroup', { name: 'Watched target 3 delivery' });
     await user.click(within(delivery).getByRole('radio', { name: 'Enhanced TLS' }));
 
     expect(latest().jsonData.watch).toEqual([
@@ -188,64 +230,112 @@ describe('ConfigEditor', () => {
       { url: 'https://www.example.com/', delivery: 'ENHANCED_TLS' },
     ]);
 
-    const row1 = screen.getByRole('group', { name: 'Watched target 1' });
-    const first = within(row1).getByRole('radiogroup', { name: 'Type' });
-    await user.click(within(first).getByRole('radio', { name: 'URL' }));
-    expect(latest().jsonData.watch?.[0]).toEqual({ url: '' });
-    expect(screen.getByText('Enter a URL, or remove this row')).toBeInTheDocument();
+    // Switching a URL row to CP code keeps the text, flags it, and leaves it out until fixed.
+    const type = screen.getByRole('radiogroup', { name: 'Watched target 2 type' });
+    await user.click(within(type).getByRole('radio', { name: 'CP code' }));
+    expect(byLabel('Watched target 2 CP code')).toHaveValue('https://www.example.com/');
+    expect(screen.getByRole('alert')).toHaveTextContent('A CP code has digits only');
+    expect(latest().jsonData.watch).toEqual([{ cpCode: 555 }]);
+    await user.click(within(type).getByRole('radio', { name: 'URL' }));
+    expect(latest().jsonData.watch).toEqual([
+      { cpCode: 555 },
+      { url: 'https://www.example.com/', delivery: 'ENHANCED_TLS' },
+    ]);
 
     await user.click(screen.getByRole('button', { name: 'Remove watched target 1' }));
     await user.click(screen.getByRole('button', { name: 'Remove watched target 1' }));
     expect(latest().jsonData.watch).toBeUndefined();
   });
 
-  it('flags non-numeric CP codes and duplicates in the watch list', async () => {
-    const { user } = setup(settings({ jsonData: { watch: [{ cpCode: 555 }] } }));
+  it('flags bad CP codes after the field is left, and duplicates, never saving them', async () => {
+    const { user, latest } = setup(settings({ jsonData: { watch: [{ cpCode: 555 }] } }));
     await user.click(screen.getByRole('button', { name: 'Add CP code' }));
-    await user.type(screen.getByLabelText('Watched target 2 CP code'), '55x');
-    expect(screen.getByText('CP code "55x" must contain digits only, e.g. 1209788')).toBeInTheDocument();
-    await user.clear(screen.getByLabelText('Watched target 2 CP code'));
-    await user.type(screen.getByLabelText('Watched target 2 CP code'), '555');
-    expect(screen.getByText('Same target as row 1')).toBeInTheDocument();
+    const input = byLabel('Watched target 2 CP code');
+    await user.type(input, '12ab');
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+    await user.tab();
+    expect(screen.getByRole('alert')).toHaveTextContent('A CP code has digits only');
+    expect(latest().jsonData.watch).toEqual([{ cpCode: 555 }]);
+    await user.clear(input);
+    expect(screen.getByRole('alert')).toHaveTextContent('Enter a CP code, or remove this row');
+    await user.type(input, '555');
+    expect(screen.getByRole('alert')).toHaveTextContent('Same target as row 1');
+    expect(latest().jsonData.watch).toEqual([{ cpCode: 555 }]);
   });
 
-  it('shows validation messages for bad values', async () => {
+  it('accepts what the backend accepts for host, and flags the rest after the field is left', async () => {
     const { user, latest } = setup();
-    await user.type(screen.getByLabelText('Host'), 'https://akab-x.luna.akamaiapis.net');
-    expect(screen.getByText(/Enter the host without a scheme/)).toBeInTheDocument();
+    const host = byLabel('Host');
+    await user.type(host, 'https://akab-x.luna.akamaiapis.net');
+    await user.tab();
+    expect(latest().jsonData.host).toBe('https://akab-x.luna.akamaiapis.net');
+    expect(screen.queryByText(/Use https/)).not.toBeInTheDocument();
 
-    await user.type(screen.getByLabelText('Poll interval (s)'), '10');
-    expect(latest().jsonData.pollIntervalSeconds).toBe(10);
-    expect(screen.getByText('Poll interval must be at least 30 seconds')).toBeInTheDocument();
+    await user.clear(host);
+    await user.type(host, 'http://localhost:8080');
+    expect(latest().jsonData.host).toBe('http://localhost:8080');
 
-    await user.type(screen.getByLabelText('Rate limit (per minute)'), '100');
-    expect(screen.getByText('Rate limit must be at most 40 requests per minute')).toBeInTheDocument();
-
-    await user.type(screen.getByLabelText('Retention (h)'), '9000');
-    expect(screen.getByText('Retention must be at most 8760 hours')).toBeInTheDocument();
-
-    await user.type(screen.getByLabelText('Request timeout (s)'), '301');
-    expect(screen.getByText('Request timeout must be at most 300 seconds')).toBeInTheDocument();
-
-    await user.clear(screen.getByLabelText('Poll interval (s)'));
-    expect(latest().jsonData).not.toHaveProperty('pollIntervalSeconds');
-    expect(screen.queryByText(/Poll interval must/)).not.toBeInTheDocument();
+    await user.clear(host);
+    await user.type(host, 'http://example.com');
+    await user.tab();
+    expect(screen.getByText(/Use https:\/\/ \(or no scheme\)/)).toBeInTheDocument();
+    expect(latest().jsonData).not.toHaveProperty('host');
   });
 
-  it('lets the simulator poll fast and explains it', async () => {
-    const { user, latest } = setup(settings({ jsonData: { pollIntervalSeconds: 5 } }));
-    expect(screen.getByText('Poll interval must be at least 30 seconds')).toBeInTheDocument();
-    expect(screen.getByText(/generates realistic eStats samples inside the plugin/)).toBeInTheDocument();
+  it('checks numbers against the backend bounds and never saves a bad one', async () => {
+    const { user, latest } = setup(settings({ jsonData: { pollIntervalSeconds: 60 } }));
+    await openAdditional(user);
+    const poll = byLabel('Poll interval (seconds)');
 
-    await user.click(screen.getByLabelText('Simulator'));
+    await user.clear(poll);
+    await user.type(poll, '2.5');
+    await user.tab();
+    expect(screen.getByText('Poll interval must be a whole number of seconds')).toBeInTheDocument();
+    expect(latest().jsonData).not.toHaveProperty('pollIntervalSeconds');
+
+    await user.clear(poll);
+    await user.type(poll, '5000');
+    expect(screen.getByText('Poll interval must be at most 3600 seconds')).toBeInTheDocument();
+    await user.clear(poll);
+    await user.type(poll, '90');
+    expect(latest().jsonData.pollIntervalSeconds).toBe(90);
+    expect(screen.queryByText(/Poll interval must/)).not.toBeInTheDocument();
+
+    const rate = byLabel('Rate limit (requests per minute)');
+    await user.type(rate, '100');
+    await user.tab();
+    expect(screen.getByText('Rate limit must be at most 40 requests per minute')).toBeInTheDocument();
+    expect(latest().jsonData).not.toHaveProperty('rateLimitPerMinute');
+
+    await user.type(byLabel('Retention (hours)'), '0');
+    await user.tab();
+    expect(screen.getByText('Retention must be at least 1 hour')).toBeInTheDocument();
+
+    await user.clear(poll);
+    expect(latest().jsonData).not.toHaveProperty('pollIntervalSeconds');
+  });
+
+  it('hides host and credentials with the simulator on, and lets it poll fast', async () => {
+    const { user, latest } = setup(settings({ jsonData: { pollIntervalSeconds: 5 } }));
+    await openAdditional(user);
+    expect(screen.getByText('Poll interval must be at least 30 seconds')).toBeInTheDocument();
+
+    await user.click(byLabel('Simulator'));
     expect(latest().jsonData.simulate).toBe(true);
     expect(screen.queryByText(/Poll interval must/)).not.toBeInTheDocument();
+    for (const label of ['Host', 'Client secret', 'Paste .edgerc section', '.edgerc path']) {
+      expect(queryByLabel(label)).not.toBeInTheDocument();
+    }
+    expect(screen.getByText('The simulator needs no credentials')).toBeInTheDocument();
+    await user.type(byLabel('Rate limit (requests per minute)'), '6000');
+    expect(latest().jsonData.rateLimitPerMinute).toBe(6000);
 
-    await user.click(screen.getByLabelText('Simulator'));
+    await user.click(byLabel('Simulator'));
     expect(latest().jsonData).not.toHaveProperty('simulate');
+    expect(byLabel('Client secret')).toBeInTheDocument();
   });
 
-  it('sets the default delivery network, account switch key and .edgerc file', async () => {
+  it('sets the default delivery network, account switch key and .edgerc file, trimmed', async () => {
     const { user, latest } = setup();
     const group = screen.getByRole('radiogroup', { name: 'Default delivery network' });
     await user.click(within(group).getByRole('radio', { name: 'Enhanced TLS' }));
@@ -253,10 +343,11 @@ describe('ConfigEditor', () => {
     await user.click(within(group).getByRole('radio', { name: 'None' }));
     expect(latest().jsonData).not.toHaveProperty('delivery');
 
-    await user.type(screen.getByLabelText('Account switch key'), '1-5C0YLB:1-8BYUX');
-    await user.type(screen.getByLabelText('.edgerc path'), '/etc/grafana/.edgerc');
-    await user.type(screen.getByLabelText('Section'), 'estats');
-    await user.type(screen.getByLabelText('History file'), '/var/lib/grafana/estats.db');
+    await user.type(byLabel('Account switch key'), '1-5C0YLB:1-8BYUX');
+    await user.type(byLabel('.edgerc path'), ' /etc/grafana/.edgerc  ');
+    await user.type(byLabel('.edgerc section'), 'estats');
+    await openAdditional(user);
+    await user.type(byLabel('History file'), '/var/lib/grafana/estats.db');
     expect(latest().jsonData).toEqual({
       accountSwitchKey: '1-5C0YLB:1-8BYUX',
       edgercPath: '/etc/grafana/.edgerc',

@@ -1,72 +1,129 @@
 import type { DataSourcePluginOptionsEditorProps } from '@grafana/data';
 import {
-  FieldSet,
-  InlineField,
-  InlineFieldRow,
-  InlineSwitch,
+  Alert,
+  CollapsableSection,
+  Divider,
+  Field,
   Input,
   RadioButtonGroup,
   SecretInput,
   Stack,
+  Switch,
   Text,
 } from '@grafana/ui';
-import type { ChangeEvent } from 'react';
+import { type ReactNode, useState } from 'react';
 
 import type { EdgercCredentials } from '../edgerc';
 import { DELIVERY_OPTIONS } from '../query';
 import {
+  DEFAULT_EDGERC_SECTION,
   type DeliveryChoice,
   type EStatsOptions,
   type EStatsSecureJsonData,
-  LIMITS,
   type SecretKey,
-  SETTINGS_DEFAULTS,
 } from '../types';
-import { minPollInterval, validateSettings } from '../validation';
+import { numericSettings, type NumericSetting, validateHost } from '../validation';
 import { EdgercPaste } from './EdgercPaste';
+import { NumberSetting } from './NumberSetting';
 import { WatchListEditor } from './WatchListEditor';
 
 export type Props = DataSourcePluginOptionsEditorProps<EStatsOptions, EStatsSecureJsonData>;
 
-const LABEL_WIDTH = 26;
-const INPUT_WIDTH = 40;
+const WIDE = 60;
 
-const SECRETS: Array<{ key: SecretKey; label: string; tooltip: string; placeholder: string }> = [
-  {
-    key: 'clientToken',
-    label: 'Client token',
-    tooltip: 'client_token of your EdgeGrid API client (Identity and Access Management). Stored encrypted.',
-    placeholder: 'akab-...',
-  },
-  {
-    key: 'clientSecret',
-    label: 'Client secret',
-    tooltip: 'client_secret of your EdgeGrid API client. Stored encrypted and never shown again.',
-    placeholder: 'client secret',
-  },
-  {
-    key: 'accessToken',
-    label: 'Access token',
-    tooltip: 'access_token of your EdgeGrid API client. Stored encrypted.',
-    placeholder: 'akab-...',
-  },
+const SECRETS: Array<{ key: SecretKey; label: string; description: string }> = [
+  { key: 'clientToken', label: 'Client token', description: 'The client_token of your EdgeGrid API client' },
+  { key: 'clientSecret', label: 'Client secret', description: 'The client_secret; never shown again once saved' },
+  { key: 'accessToken', label: 'Access token', description: 'The access_token of your EdgeGrid API client' },
 ];
 
-/** Parses a number field; an empty field removes the key so the backend default applies. */
-function numberOrUndefined(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (trimmed === '') {
-    return undefined;
+const NUMBER_DESCRIPTIONS: Record<NumericSetting['key'], string> = {
+  pollIntervalSeconds: 'How often each target is sampled.',
+  requestTimeoutSeconds: 'Time allowed for one eStats call.',
+  rateLimitPerMinute:
+    'Upstream calls per minute shared by all pollers and queries; Akamai allows 40 per account, so lower it when other tools share the API client.',
+  retentionHours: 'How long samples are kept per target.',
+};
+
+function Section({ title, description, children }: { title: string; description?: string; children: ReactNode }) {
+  return (
+    <section aria-label={title}>
+      <Stack direction="column" gap={1}>
+        <Text element="h3" variant="h4">
+          {title}
+        </Text>
+        {description && (
+          <Text color="secondary" variant="bodySmall">
+            {description}
+          </Text>
+        )}
+        <div>{children}</div>
+      </Stack>
+    </section>
+  );
+}
+
+/** A text setting emitted trimmed: a path or key with a stray space would not be found. */
+function TextSetting(props: {
+  id: string;
+  label: string;
+  description: string;
+  value: string | undefined;
+  placeholder?: string;
+  width?: number;
+  /** A value with a problem stays in the field with its error, and is not saved. */
+  validate?: (value: string) => string | undefined;
+  onChange: (value: string | undefined) => void;
+}) {
+  const [draft, setDraft] = useState(props.value ?? '');
+  const [touched, setTouched] = useState(false);
+  const [last, setLast] = useState(props.value);
+  if (props.value !== last) {
+    setLast(props.value);
+    if (props.value !== undefined && props.value !== draft.trim()) {
+      setDraft(props.value ?? '');
+    }
   }
-  const value = Number(trimmed);
-  return Number.isNaN(value) ? undefined : value;
+  const problem = props.validate?.(draft.trim());
+  const error = touched ? problem : undefined;
+  return (
+    <Field
+      label={props.label}
+      description={props.description}
+      htmlFor={props.id}
+      invalid={error !== undefined}
+      error={error}
+    >
+      <Input
+        id={props.id}
+        width={props.width ?? WIDE}
+        value={draft}
+        placeholder={props.placeholder}
+        onChange={(e) => {
+          const text = e.currentTarget.value;
+          setDraft(text);
+          const trimmed = text.trim();
+          // A value with a problem is not saved, nor is an earlier prefix of it that happened to be valid.
+          const next = trimmed === '' || props.validate?.(trimmed) !== undefined ? undefined : trimmed;
+          if (next !== props.value) {
+            setLast(next);
+            props.onChange(next);
+          }
+        }}
+        onBlur={() => {
+          setTouched(true);
+          setDraft(draft.trim());
+        }}
+      />
+    </Field>
+  );
 }
 
 export function ConfigEditor({ options, onOptionsChange }: Props) {
   const jsonData: EStatsOptions = options.jsonData ?? {};
   const secureJsonFields = options.secureJsonFields ?? {};
   const secureJsonData: EStatsSecureJsonData = options.secureJsonData ?? {};
-  const errors = validateSettings(jsonData);
+  const simulate = jsonData.simulate === true;
 
   const updateJsonData = (patch: Partial<EStatsOptions>) => {
     const next: EStatsOptions = { ...jsonData, ...patch };
@@ -78,25 +135,10 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
     onOptionsChange({ ...options, jsonData: next });
   };
 
-  const text = (key: 'host' | 'accountSwitchKey' | 'edgercPath' | 'edgercSection' | 'historyPath') => ({
-    value: jsonData[key] ?? '',
-    onChange: (e: ChangeEvent<HTMLInputElement>) => {
-      const value = e.currentTarget.value;
-      updateJsonData({ [key]: key === 'historyPath' || key === 'edgercPath' ? value : value.trim() });
-    },
-  });
+  const setSecret = (key: SecretKey, value: string) =>
+    onOptionsChange({ ...options, secureJsonData: { ...secureJsonData, [key]: value } });
 
-  const numeric = (key: 'pollIntervalSeconds' | 'requestTimeoutSeconds' | 'rateLimitPerMinute' | 'retentionHours') => ({
-    type: 'number',
-    value: jsonData[key] ?? '',
-    placeholder: String(SETTINGS_DEFAULTS[key]),
-    onChange: (e: ChangeEvent<HTMLInputElement>) => updateJsonData({ [key]: numberOrUndefined(e.currentTarget.value) }),
-  });
-
-  const setSecret = (key: SecretKey) => (e: ChangeEvent<HTMLInputElement>) =>
-    onOptionsChange({ ...options, secureJsonData: { ...secureJsonData, [key]: e.currentTarget.value } });
-
-  const resetSecret = (key: SecretKey) => () =>
+  const resetSecret = (key: SecretKey) =>
     onOptionsChange({
       ...options,
       secureJsonFields: { ...secureJsonFields, [key]: false },
@@ -117,239 +159,147 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       },
     });
 
-  const simulate = jsonData.simulate === true;
-  const minPoll = minPollInterval(jsonData);
-
   return (
-    <Stack direction="column" gap={2}>
-      <FieldSet label="Connection">
-        <InlineFieldRow>
-          <InlineField
-            label="Simulator"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-simulate"
-            tooltip="Serve answers from the eStats simulator built into the plugin instead of Akamai."
-          >
-            <InlineSwitch
-              id="estats-config-simulate"
-              value={simulate}
-              onChange={(e) => updateJsonData({ simulate: e.currentTarget.checked ? true : undefined })}
-            />
-          </InlineField>
-        </InlineFieldRow>
-        <Text color="secondary" variant="bodySmall">
-          The simulator generates realistic eStats samples inside the plugin, so dashboards and alerts work without an
-          Akamai account; host and credentials are then ignored.
-        </Text>
-        <InlineFieldRow>
-          <InlineField
-            label="Host"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-host"
-            tooltip="The EdgeGrid host of your API client, without https://, e.g. akab-xxxx.luna.akamaiapis.net. http://127.0.0.1:PORT is accepted for local simulators."
-            invalid={errors.host !== undefined}
-            error={errors.host}
-            disabled={simulate}
-          >
-            <Input
+    <Stack direction="column" gap={1}>
+      <Text color="secondary">
+        Reads HTTP status-code distributions of your CP codes and URLs from Akamai Edge Diagnostics (eStats) and keeps a
+        polling history for time series and alert rules.
+      </Text>
+      <Divider />
+
+      <Section title="Connection">
+        <Field
+          label="Simulator"
+          description="Serve realistic answers from the simulator built into the plugin instead of Akamai, so dashboards and alerts work without an Akamai account. Host and credentials are not used."
+          htmlFor="estats-config-simulate"
+        >
+          <Switch
+            id="estats-config-simulate"
+            value={simulate}
+            onChange={(e) => updateJsonData({ simulate: e.currentTarget.checked ? true : undefined })}
+          />
+        </Field>
+        {!simulate && (
+          <>
+            <TextSetting
               id="estats-config-host"
-              width={INPUT_WIDTH}
-              placeholder="akab-xxxx.luna.akamaiapis.net"
-              {...text('host')}
+              label="Host"
+              description="The EdgeGrid host of your API client, e.g. akab-xxxx.luna.akamaiapis.net (https:// is implied). http://localhost:PORT or http://127.0.0.1:PORT for a local simulator."
+              value={jsonData.host}
+              placeholder="akab-….luna.akamaiapis.net"
+              validate={validateHost}
+              onChange={(host) => updateJsonData({ host })}
             />
-          </InlineField>
-        </InlineFieldRow>
-        <InlineFieldRow>
-          <InlineField
-            label="Account switch key"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-account-switch-key"
-            tooltip="Optional: the account to act for when your API client can manage several accounts (partners, Akamai staff)."
-          >
-            <Input
+            <TextSetting
               id="estats-config-account-switch-key"
-              width={INPUT_WIDTH}
-              placeholder="optional, e.g. 1-5C0YLB:1-8BYUX"
-              {...text('accountSwitchKey')}
+              label="Account switch key"
+              description="Optional: the account to act for when your API client manages several accounts (partners, Akamai staff)."
+              value={jsonData.accountSwitchKey}
+              onChange={(accountSwitchKey) => updateJsonData({ accountSwitchKey })}
             />
-          </InlineField>
-        </InlineFieldRow>
-        <InlineFieldRow>
-          <InlineField
-            label="Default delivery network"
-            labelWidth={LABEL_WIDTH}
-            tooltip="Delivery network used by queries that leave theirs on Default. Default here lets Akamai pick."
-          >
-            <RadioButtonGroup<DeliveryChoice>
-              options={DELIVERY_OPTIONS.map((o) =>
-                o.value === '' ? { ...o, label: 'None', description: 'Send no delivery network' } : o
-              )}
-              value={jsonData.delivery ?? ''}
-              onChange={(delivery) => updateJsonData({ delivery: delivery === '' ? undefined : delivery })}
-            />
-          </InlineField>
-        </InlineFieldRow>
-      </FieldSet>
+          </>
+        )}
+        <Field
+          label="Default delivery network"
+          description="Used by queries that leave theirs on Default. None sends no delivery network and lets Akamai pick."
+        >
+          <RadioButtonGroup<DeliveryChoice>
+            aria-label="Default delivery network"
+            options={DELIVERY_OPTIONS.map((o) => (o.value === '' ? { ...o, label: 'None' } : o))}
+            value={jsonData.delivery ?? ''}
+            onChange={(delivery) => updateJsonData({ delivery: delivery === '' ? undefined : delivery })}
+          />
+        </Field>
+      </Section>
+      <Divider />
 
-      <FieldSet label="Credentials">
-        <EdgercPaste onApply={applyEdgerc} labelWidth={LABEL_WIDTH} />
-        {SECRETS.map(({ key, label, tooltip, placeholder }) => (
-          <InlineFieldRow key={key}>
-            <InlineField
-              label={label}
-              labelWidth={LABEL_WIDTH}
-              htmlFor={`estats-config-${key}`}
-              tooltip={tooltip}
-              disabled={simulate}
-            >
-              <SecretInput
-                id={`estats-config-${key}`}
-                width={INPUT_WIDTH}
-                placeholder={placeholder}
-                isConfigured={Boolean(secureJsonFields[key])}
-                value={secureJsonData[key] ?? ''}
-                autoComplete="off"
-                onChange={setSecret(key)}
-                onReset={resetSecret(key)}
+      <Section title="Credentials">
+        {simulate ? (
+          <Alert severity="info" title="The simulator needs no credentials">
+            Turn the simulator off to enter the host and the EdgeGrid credentials of your Akamai API client.
+          </Alert>
+        ) : (
+          <>
+            <EdgercPaste onApply={applyEdgerc} />
+            {SECRETS.map(({ key, label, description }) => (
+              <Field key={key} label={label} description={description} htmlFor={`estats-config-${key}`}>
+                <SecretInput
+                  id={`estats-config-${key}`}
+                  width={WIDE}
+                  isConfigured={Boolean(secureJsonFields[key])}
+                  value={secureJsonData[key] ?? ''}
+                  autoComplete="off"
+                  onChange={(e) => setSecret(key, e.currentTarget.value)}
+                  onReset={() => resetSecret(key)}
+                />
+              </Field>
+            ))}
+            <Text color="secondary" variant="bodySmall">
+              Or leave the secrets empty and read them from an .edgerc file on the Grafana server (secrets entered above
+              take precedence):
+            </Text>
+            <Stack direction="row" gap={2} wrap="wrap">
+              <TextSetting
+                id="estats-config-edgerc-path"
+                label=".edgerc path"
+                description="Readable by the Grafana server"
+                value={jsonData.edgercPath}
+                placeholder="/etc/grafana/.edgerc"
+                width={40}
+                onChange={(edgercPath) => updateJsonData({ edgercPath })}
               />
-            </InlineField>
-          </InlineFieldRow>
-        ))}
-        <Text color="secondary" variant="bodySmall">
-          Alternatively, leave the secrets empty and read them from an .edgerc file on the Grafana server:
-        </Text>
-        <InlineFieldRow>
-          <InlineField
-            label=".edgerc path"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-edgerc-path"
-            tooltip="Optional: path of an .edgerc file on the Grafana server (readable by Grafana). Secrets entered above take precedence."
-          >
-            <Input
-              id="estats-config-edgerc-path"
-              width={INPUT_WIDTH}
-              placeholder="e.g. /etc/grafana/.edgerc"
-              {...text('edgercPath')}
-            />
-          </InlineField>
-          <InlineField
-            label="Section"
-            labelWidth={10}
-            htmlFor="estats-config-edgerc-section"
-            tooltip="The [section] of the .edgerc file to read."
-          >
-            <Input
-              id="estats-config-edgerc-section"
-              width={16}
-              placeholder={SETTINGS_DEFAULTS.edgercSection}
-              {...text('edgercSection')}
-            />
-          </InlineField>
-        </InlineFieldRow>
-      </FieldSet>
+              <TextSetting
+                id="estats-config-edgerc-section"
+                label=".edgerc section"
+                description="The [section] to read"
+                value={jsonData.edgercSection}
+                placeholder={DEFAULT_EDGERC_SECTION}
+                width={18}
+                onChange={(edgercSection) => updateJsonData({ edgercSection })}
+              />
+            </Stack>
+          </>
+        )}
+      </Section>
+      <Divider />
 
-      <FieldSet label="Polling and history">
-        <InlineFieldRow>
-          <InlineField
-            label="Poll interval (s)"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-poll-interval"
-            tooltip={`How often each target is sampled. At least ${LIMITS.pollIntervalMinSeconds} s against Akamai (${LIMITS.pollIntervalMinSecondsLocal} s with the simulator); default ${SETTINGS_DEFAULTS.pollIntervalSeconds} s.`}
-            invalid={errors.pollIntervalSeconds !== undefined}
-            error={errors.pollIntervalSeconds}
-          >
-            <Input
-              id="estats-config-poll-interval"
-              width={16}
-              min={minPoll}
-              step={1}
-              {...numeric('pollIntervalSeconds')}
-            />
-          </InlineField>
-        </InlineFieldRow>
-        <InlineFieldRow>
-          <InlineField
-            label="Request timeout (s)"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-request-timeout"
-            tooltip={`Time allowed for one eStats call, ${LIMITS.requestTimeoutMinSeconds}-${LIMITS.requestTimeoutMaxSeconds} s; default ${SETTINGS_DEFAULTS.requestTimeoutSeconds} s.`}
-            invalid={errors.requestTimeoutSeconds !== undefined}
-            error={errors.requestTimeoutSeconds}
-          >
-            <Input
-              id="estats-config-request-timeout"
-              width={16}
-              min={LIMITS.requestTimeoutMinSeconds}
-              max={LIMITS.requestTimeoutMaxSeconds}
-              step={1}
-              {...numeric('requestTimeoutSeconds')}
-            />
-          </InlineField>
-        </InlineFieldRow>
-        <InlineFieldRow>
-          <InlineField
-            label="Rate limit (per minute)"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-rate-limit"
-            tooltip={`Upstream calls per minute shared by all pollers and queries of this data source, ${LIMITS.rateLimitMin}-${LIMITS.rateLimitMax}. Akamai allows 40 per minute per account: lower it when other tools share the API client.`}
-            invalid={errors.rateLimitPerMinute !== undefined}
-            error={errors.rateLimitPerMinute}
-          >
-            <Input
-              id="estats-config-rate-limit"
-              width={16}
-              min={LIMITS.rateLimitMin}
-              max={LIMITS.rateLimitMax}
-              step={1}
-              {...numeric('rateLimitPerMinute')}
-            />
-          </InlineField>
-        </InlineFieldRow>
-        <InlineFieldRow>
-          <InlineField
-            label="Retention (h)"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-retention"
-            tooltip={`How long samples are kept per target, ${LIMITS.retentionMinHours}-${LIMITS.retentionMaxHours} hours; default ${SETTINGS_DEFAULTS.retentionHours} h (one week).`}
-            invalid={errors.retentionHours !== undefined}
-            error={errors.retentionHours}
-          >
-            <Input
-              id="estats-config-retention"
-              width={16}
-              min={LIMITS.retentionMinHours}
-              max={LIMITS.retentionMaxHours}
-              step={1}
-              {...numeric('retentionHours')}
-            />
-          </InlineField>
-        </InlineFieldRow>
-        <InlineFieldRow>
-          <InlineField
-            label="History file"
-            labelWidth={LABEL_WIDTH}
-            htmlFor="estats-config-history-path"
-            tooltip="Optional: SQLite file on the Grafana server that keeps the history across restarts. Empty keeps it in memory only."
-          >
-            <Input
-              id="estats-config-history-path"
-              width={INPUT_WIDTH}
-              placeholder="in memory; e.g. /var/lib/grafana/estats.db"
-              {...text('historyPath')}
-            />
-          </InlineField>
-        </InlineFieldRow>
-      </FieldSet>
-
-      <FieldSet label="Watched targets">
-        <Text color="secondary" variant="bodySmall">
-          These CP codes and URLs are polled from the start, so their history is ready for dashboards and alert rules.
-        </Text>
+      <Section
+        title="Watched targets"
+        description="These CP codes and URLs are polled from the start, so their history is ready for dashboards and alert rules."
+      >
         <WatchListEditor
           watch={jsonData.watch ?? []}
           onChange={(watch) => updateJsonData({ watch: watch.length > 0 ? watch : undefined })}
         />
-      </FieldSet>
+      </Section>
+      <Divider />
+
+      <CollapsableSection label="Additional settings" isOpen={false}>
+        <Stack direction="column" gap={2}>
+          <Text color="secondary" variant="bodySmall">
+            Polling, the upstream budget and the history. The defaults suit most data sources.
+          </Text>
+          <div>
+            {numericSettings(jsonData).map((setting) => (
+              <NumberSetting
+                key={setting.key}
+                setting={setting}
+                value={jsonData[setting.key]}
+                description={NUMBER_DESCRIPTIONS[setting.key]}
+                onChange={(value) => updateJsonData({ [setting.key]: value })}
+              />
+            ))}
+            <TextSetting
+              id="estats-config-history-path"
+              label="History file"
+              description="Optional: SQLite file on the Grafana server that keeps the history across restarts. Empty keeps it in memory only."
+              value={jsonData.historyPath}
+              placeholder="in memory"
+              onChange={(historyPath) => updateJsonData({ historyPath })}
+            />
+          </div>
+        </Stack>
+      </CollapsableSection>
     </Stack>
   );
 }

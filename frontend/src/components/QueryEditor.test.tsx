@@ -12,12 +12,16 @@ import { QueryEditor } from './QueryEditor';
 fakeLayout();
 
 beforeEach(() => {
-  setTemplateSrv(fakeTemplateSrv({ cpcode: '1209788' }));
+  setTemplateSrv(fakeTemplateSrv({ cpcode: '1209788', target: ['555', '1209788'], status: '5xx' }));
 });
 
-function setup(initial: EStatsQuery, targets = KNOWN_TARGETS) {
+function setup(initial: EStatsQuery, targets: typeof KNOWN_TARGETS | Error = KNOWN_TARGETS) {
   const datasource = new DataSource(instanceSettings());
-  jest.spyOn(datasource, 'getResource').mockResolvedValue({ targets });
+  if (targets instanceof Error) {
+    jest.spyOn(datasource, 'getResource').mockRejectedValue(targets);
+  } else {
+    jest.spyOn(datasource, 'getResource').mockResolvedValue({ targets });
+  }
   const onRunQuery = jest.fn();
   const changes: EStatsQuery[] = [];
   function Harness() {
@@ -93,41 +97,45 @@ describe('QueryEditor', () => {
     await waitFor(() => expect(screen.getByRole('combobox', { name: 'CP code' })).toBeEnabled());
   });
 
-  it('offers the metrics of the grouping and replaces one that no longer fits', async () => {
+  it('offers the metrics of the grouping, with the backend default, and replaces one that no longer fits', async () => {
     const { user, latest } = setup(complete);
-    const metricNames = () =>
-      within(screen.getByRole('radiogroup', { name: 'Metric' }))
-        .getAllByRole('radio')
-        .map((r) => r.getAttribute('aria-label') ?? r.closest('div')?.textContent);
+    const metricCount = () => within(screen.getByRole('radiogroup', { name: 'Metric' })).getAllByRole('radio').length;
 
-    expect(within(screen.getByRole('radiogroup', { name: 'Metric' })).getAllByRole('radio')).toHaveLength(2);
+    expect(metricCount()).toBe(2);
     expect(radio('Metric', 'Percentage')).toBeChecked();
 
     await user.click(radio('Group by', 'Total'));
-    expect(latest()).toMatchObject({ groupBy: 'total', metric: 'hits' });
-    expect(metricNames()).toHaveLength(3);
+    expect(latest()).toMatchObject({ groupBy: 'total', metric: 'failurePercentage' });
+    expect(metricCount()).toBe(3);
     expect(radio('Metric', 'Errors')).toBeInTheDocument();
-    expect(radio('Metric', 'Failure %')).toBeInTheDocument();
+    expect(radio('Metric', 'Hits')).toBeInTheDocument();
     expect(screen.queryByRole('radio', { name: 'Percentage' })).not.toBeInTheDocument();
 
-    await user.click(radio('Metric', 'Failure %'));
-    expect(latest().metric).toBe('failurePercentage');
+    await user.click(radio('Metric', 'Errors'));
+    expect(latest().metric).toBe('errors');
     await user.click(radio('Group by', 'Status code'));
     expect(latest()).toMatchObject({ groupBy: 'code', metric: 'percentage' });
   });
 
-  it('shows only the controls a query type uses, with its description', async () => {
-    const { user } = setup(complete);
-    expect(screen.getByText(/The chosen metric over time/)).toBeInTheDocument();
+  it('shows the metric wherever it applies and resets it when it stops fitting', async () => {
+    const { user, latest } = setup({ ...complete, groupBy: 'total', metric: 'failurePercentage' });
+    // A distribution's total has hits only: the backend's alert path refuses failurePercentage there.
+    await user.click(radio('Query type', 'Distribution'));
+    expect(latest()).toMatchObject({ queryType: 'distribution', groupBy: 'total', metric: 'hits' });
+    expect(radio('Metric', 'Hits')).toBeChecked();
+
+    await user.click(radio('Group by', 'Status class'));
+    expect(latest()).toMatchObject({ groupBy: 'class', metric: 'hits' });
+    await user.click(radio('Metric', 'Percentage'));
+
+    // A summary is per side: the metric an alert evaluates is one of the totals.
     await user.click(radio('Query type', 'Summary'));
-    // Shown under the row (and in the option's tooltip while hovered).
-    expect(screen.getAllByText(/Hits, errors and failure percentage per side/).length).toBeGreaterThan(0);
-    expect(screen.queryByText(/The chosen metric over time/)).not.toBeInTheDocument();
-    expect(screen.queryByRole('radiogroup', { name: 'Group by' })).not.toBeInTheDocument();
-    expect(screen.queryByRole('radiogroup', { name: 'Metric' })).not.toBeInTheDocument();
-    expect(screen.queryByLabelText('Status filter')).not.toBeInTheDocument();
+    expect(latest()).toMatchObject({ queryType: 'summary', groupBy: 'total', metric: 'failurePercentage' });
+    await user.click(radio('Metric', 'Hits'));
+    // The README's "traffic collapsed" alert query.
+    expect(latest()).toMatchObject({ queryType: 'summary', cpCode: '1209788', metric: 'hits' });
+
     await user.click(radio('Query type', 'Top IPs'));
-    expect(screen.getByLabelText('Status filter')).toBeInTheDocument();
     expect(screen.queryByRole('radiogroup', { name: 'Metric' })).not.toBeInTheDocument();
   });
 
@@ -176,7 +184,7 @@ describe('QueryEditor', () => {
     const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
     const input = screen.getByRole('combobox', { name: 'CP code' });
     await user.click(input);
-    const option = await screen.findByRole('option', { name: /cpCode 1209788 \(ENHANCED_TLS\)/ });
+    const option = await screen.findByRole('option', { name: /1209788.*ENHANCED_TLS/ });
     // URL targets are not offered for a CP code.
     expect(screen.queryByRole('option', { name: /example\.com/ })).not.toBeInTheDocument();
     await user.click(option);
@@ -190,7 +198,9 @@ describe('QueryEditor', () => {
     const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
     const input = screen.getByRole('combobox', { name: 'CP code' });
     await user.click(input);
-    await user.type(input, '424242{Enter}');
+    await user.type(input, '424242');
+    await screen.findByText('Use this CP code');
+    await user.keyboard('{Enter}');
     expect(latest().cpCode).toBe('424242');
     expect(onRunQuery).toHaveBeenCalledTimes(1);
 
@@ -200,14 +210,53 @@ describe('QueryEditor', () => {
     expect(onRunQuery).toHaveBeenCalledTimes(2);
   });
 
+  it('picks the matching variable for a typed prefix, and offers only variables that hold a CP code', async () => {
+    const { user, latest } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    expect(await screen.findByRole('option', { name: /\$target/ })).toBeInTheDocument();
+    expect(screen.queryByRole('option', { name: /\$status/ })).not.toBeInTheDocument();
+    await user.type(input, '$tar');
+    // The typed text comes last, so Enter takes the variable it starts.
+    await waitFor(() =>
+      expect(screen.getAllByRole('option').map((o) => o.textContent)).toEqual([
+        '$targetDashboard variable, now 555',
+        '$tarUse this CP code',
+      ])
+    );
+    await user.keyboard('{Enter}');
+    expect(latest().cpCode).toBe('$target');
+  });
+
+  it('flags an unknown variable and does not run the query', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    await user.type(input, '$nope');
+    await screen.findByText('Use this CP code');
+    await user.keyboard('{Enter}');
+    expect(latest().cpCode).toBe('$nope');
+    expect(screen.getByText('Unknown dashboard variable $nope')).toBeInTheDocument();
+    expect(onRunQuery).not.toHaveBeenCalled();
+  });
+
+  it('says why known targets are missing', async () => {
+    setup({ refId: 'A' }, Object.assign(new Error('x'), { data: { message: 'plugin unavailable' } }));
+    expect(await screen.findByText(/Known targets could not be loaded \(plugin unavailable\)/)).toBeInTheDocument();
+  });
+
   it('flags a typed CP code that is not digits and does not run it', async () => {
     const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
     const input = screen.getByRole('combobox', { name: 'CP code' });
     await user.click(input);
-    await user.type(input, '12ab{Enter}');
+    await user.type(input, '12ab');
+    await screen.findByText('Use this CP code');
+    await user.keyboard('{Enter}');
     expect(latest().cpCode).toBe('12ab');
     expect(onRunQuery).not.toHaveBeenCalled();
-    expect(screen.getAllByText('CP code "12ab" must contain digits only').length).toBeGreaterThan(0);
+    // Said once, at the field: no second "Query incomplete" box repeating it.
+    expect(screen.getAllByText('CP code "12ab" must contain digits only')).toHaveLength(1);
+    expect(screen.queryByText('Query incomplete')).not.toBeInTheDocument();
   });
 
   it('turns live updates on and off for a time series', async () => {
@@ -227,7 +276,7 @@ describe('QueryEditor', () => {
     setup(complete);
     const icon = screen
       .getAllByText('Live')
-      .map((el) => el.querySelector('[data-testid="icon-info-circle"]'))
+      .map((el) => el.querySelector('svg'))
       .find((el) => el !== null);
     expect(icon).toBeTruthy();
     act(() => (icon as SVGElement).focus());

@@ -1,6 +1,5 @@
 import { css } from '@emotion/css';
 import type { GrafanaTheme2, QueryEditorProps } from '@grafana/data';
-import { getTemplateSrv } from '@grafana/runtime';
 import {
   Alert,
   Combobox,
@@ -14,7 +13,7 @@ import {
   Text,
   useStyles2,
 } from '@grafana/ui';
-import { type KeyboardEvent, useMemo, useState } from 'react';
+import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 'react';
 
 import type { DataSource } from '../datasource';
 import {
@@ -22,13 +21,13 @@ import {
   DELIVERY_OPTIONS,
   GROUP_BY_OPTIONS,
   incompleteReason,
-  metricFor,
   metricOptions,
   QUERY_TYPE_OPTIONS,
   SIDE_OPTIONS,
   statusFilterError,
   TARGET_TYPE_OPTIONS,
   targetSubject,
+  unknownVariables,
   withDefaults,
 } from '../query';
 import {
@@ -42,23 +41,13 @@ import {
   type Side,
   type TargetType,
 } from '../types';
-import { describeTarget, useKnownTargets } from './useKnownTargets';
+import { dashboardVariables, describeTarget, fitsTargetType, targetChoices, useKnownTargets } from './useKnownTargets';
 
 export type Props = QueryEditorProps<DataSource, EStatsQuery, EStatsOptions>;
 
 const LABEL_WIDTH = 14;
-
-/** Dashboard variables offered in the target dropdown, so `$cpcode` needs no typing. */
-function templateVariableNames(): string[] {
-  try {
-    return getTemplateSrv()
-      .getVariables()
-      .map((v) => `$${v.name}`);
-  } catch {
-    // No template service outside a dashboard (e.g. in alerting previews on old versions).
-    return [];
-  }
-}
+// Radio options without descriptions: RadioButton shows a description as a tooltip over the next row.
+const QUERY_TYPE_RADIO = QUERY_TYPE_OPTIONS.map(({ label, value }) => ({ label, value }));
 
 export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) {
   const styles = useStyles2(getStyles);
@@ -74,28 +63,54 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
     setStatusFilterDraft(q.statusFilter);
   }
 
-  /** Applies a complete change and runs the query only when it can run. */
-  const change = (next: EStatsQuery) => {
-    onChange(next);
-    if (incompleteReason(next) === undefined && statusFilterError(next.statusFilter ?? '') === undefined) {
+  const variables = dashboardVariables();
+  const variableNames = variables.map((v) => v.name);
+
+  /** Applies a change with grouping and metric fitted to it; runs the query only when it can run. */
+  const change = (patch: Partial<EStatsQuery>) => {
+    const next = { ...query, ...patch };
+    const fitted = withDefaults(next);
+    const result: EStatsQuery = { ...next, groupBy: fitted.groupBy, metric: fitted.metric };
+    onChange(result);
+    const subject = fitted.targetType === 'url' ? fitted.url : String(fitted.cpCode);
+    if (
+      incompleteReason(result) === undefined &&
+      statusFilterError(result.statusFilter ?? '') === undefined &&
+      unknownVariables(subject, variableNames).length === 0
+    ) {
       onRunQuery();
     }
   };
 
-  const targetOptions = useMemo((): Array<ComboboxOption<string>> => {
-    const fromBackend = known.targets
+  const knownOptions: Array<ComboboxOption<string>> = [
+    ...known.targets
       .filter((t) => (t.target.url ? 'url' : 'cpCode') === q.targetType)
-      .map((t) => ({ value: t.key, label: t.label || targetSubject(t.target), description: describeTarget(t) }));
-    const variables = templateVariableNames().map((name) => ({
-      value: name,
-      label: name,
-      description: 'Dashboard variable',
-    }));
-    return [...fromBackend, ...variables];
-  }, [known.targets, q.targetType]);
+      .map((t) => ({ value: t.key, label: targetSubject(t.target), description: describeTarget(t) })),
+    ...variables
+      .filter((v) => fitsTargetType(v.value, q.targetType))
+      .map((v) => ({ value: `$${v.name}`, label: `$${v.name}`, description: `Dashboard variable, now ${v.value}` })),
+  ];
+  // One stable loader reading the latest options: the Combobox calls it when opened and on each
+  // keystroke, and a new function (or a remount) would drop the menu while targets load.
+  const useTyped = q.targetType === 'url' ? 'Use this URL' : 'Use this CP code';
+  const latest = useRef({ options: knownOptions, useTyped });
+  useEffect(() => {
+    latest.current = { options: knownOptions, useTyped };
+  });
+  const loadOptions = useCallback(
+    async (input: string) => targetChoices(input, latest.current.options, latest.current.useTyped),
+    []
+  );
 
   const subject = q.targetType === 'url' ? q.url : String(q.cpCode);
+  const unknown = unknownVariables(subject, variableNames);
   const reason = incompleteReason(q);
+  const targetError =
+    subject.trim() === ''
+      ? undefined
+      : unknown.length > 0
+        ? `Unknown dashboard variable ${unknown.map((n) => `$${n}`).join(', ')}`
+        : reason;
   const filterError = statusFilterError(statusFilterDraft);
   const queryTypeDescription = QUERY_TYPE_OPTIONS.find((o) => o.value === q.queryType)?.description;
 
@@ -105,20 +120,19 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
     if (picked) {
       const isUrl = Boolean(picked.target.url);
       change({
-        ...query,
         targetType: isUrl ? 'url' : 'cpCode',
         ...(isUrl ? { url: picked.target.url } : { cpCode: String(picked.target.cpCode ?? '') }),
         delivery: picked.target.delivery ?? q.delivery,
       });
       return;
     }
-    change(q.targetType === 'url' ? { ...query, url: value } : { ...query, cpCode: value });
+    change(q.targetType === 'url' ? { url: value } : { cpCode: value });
   };
 
   const commitStatusFilter = () => {
     const value = statusFilterDraft.trim();
     if (value !== q.statusFilter) {
-      change({ ...query, statusFilter: value });
+      change({ statusFilter: value });
     }
   };
 
@@ -131,10 +145,11 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           tooltip="What the query returns. Distribution, summary and top IPs show the latest sample; time series reads the polling history."
         >
           <RadioButtonGroup<QueryType>
-            options={QUERY_TYPE_OPTIONS}
+            aria-label="Query type"
+            options={QUERY_TYPE_RADIO}
             value={q.queryType}
             onChange={(queryType) =>
-              change({ ...query, queryType, live: LIVE_QUERY_TYPES.includes(queryType) ? query.live : undefined })
+              change({ queryType, live: LIVE_QUERY_TYPES.includes(queryType) ? query.live : undefined })
             }
           />
         </InlineField>
@@ -153,44 +168,46 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           tooltip="Diagnose a CP code (content provider code) or a single URL."
         >
           <RadioButtonGroup<TargetType>
+            aria-label="Target"
             options={TARGET_TYPE_OPTIONS}
             value={q.targetType}
-            onChange={(targetType) => change({ ...query, targetType })}
+            onChange={(targetType) => change({ targetType })}
           />
         </InlineField>
         <InlineField
           label={q.targetType === 'url' ? 'URL' : 'CP code'}
           labelWidth={LABEL_WIDTH}
-          grow
           htmlFor="estats-query-target"
           tooltip={
             q.targetType === 'url'
-              ? 'An absolute http(s) URL. Pick a known target, or type a URL or a dashboard variable such as $url and press Enter.'
-              : 'Digits only. Pick a known target, or type a CP code or a dashboard variable such as $cpcode and press Enter.'
+              ? 'An absolute http(s) URL. Pick a known target or a dashboard variable, or type a URL and press Enter.'
+              : 'Digits only. Pick a known target or a dashboard variable, or type a CP code and press Enter.'
           }
-          invalid={subject !== '' && reason !== undefined}
-          error={subject !== '' ? reason : undefined}
+          invalid={targetError !== undefined}
+          error={targetError}
+          // InlineField hands `loading` (and `invalid`) to its child, overriding the child's own.
+          loading={known.loading}
         >
           <Combobox<string>
             id="estats-query-target"
-            options={targetOptions}
+            options={loadOptions}
             value={subject === '' ? null : { value: subject, label: subject }}
             onChange={onTargetChange}
-            createCustomValue
-            customValueDescription={q.targetType === 'url' ? 'Use this URL' : 'Use this CP code'}
             isClearable
-            loading={known.loading}
-            placeholder={
-              known.error
-                ? 'Known targets unavailable: type a value'
-                : q.targetType === 'url'
-                  ? 'https://www.example.com/'
-                  : '1209788'
-            }
-            width={40}
+            placeholder={q.targetType === 'url' ? 'Choose or type a URL' : 'Choose or type a CP code'}
+            width="auto"
+            minWidth={32}
+            maxWidth={100}
           />
         </InlineField>
       </InlineFieldRow>
+      {known.error && (
+        <div className={styles.notice} role="status">
+          <Text variant="bodySmall" color="warning">
+            Known targets could not be loaded ({known.error}); type a value instead.
+          </Text>
+        </div>
+      )}
       <InlineFieldRow>
         <InlineField
           label="Delivery"
@@ -198,9 +215,10 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           tooltip="Delivery network of the target. Default uses the one set in the data source."
         >
           <RadioButtonGroup<DeliveryChoice>
+            aria-label="Delivery"
             options={DELIVERY_OPTIONS}
             value={q.delivery}
-            onChange={(delivery) => change({ ...query, delivery })}
+            onChange={(delivery) => change({ delivery })}
           />
         </InlineField>
         <InlineField
@@ -209,9 +227,10 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           tooltip="Edge: what clients received. Origin: what your origin answered the edge. Both: one series each."
         >
           <RadioButtonGroup<Side>
+            aria-label="Side"
             options={SIDE_OPTIONS}
             value={q.side}
-            onChange={(side) => change({ ...query, side })}
+            onChange={(side) => change({ side })}
           />
         </InlineField>
       </InlineFieldRow>
@@ -224,9 +243,10 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
               tooltip="Status code (200, 404, ...), status class (2xx, 4xx, ...) or one total per side."
             >
               <RadioButtonGroup<GroupBy>
+                aria-label="Group by"
                 options={GROUP_BY_OPTIONS}
                 value={q.groupBy}
-                onChange={(groupBy) => change({ ...query, groupBy, metric: metricFor(groupBy, q.metric) })}
+                onChange={(groupBy) => change({ groupBy })}
               />
             </InlineField>
           )}
@@ -234,12 +254,17 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             <InlineField
               label="Metric"
               labelWidth={LABEL_WIDTH}
-              tooltip="The value plotted. Codes and classes: percentage or hits. Totals: hits, errors or failure percentage."
+              tooltip={
+                q.queryType === 'timeseries'
+                  ? 'The value plotted. Codes and classes: percentage or hits. Totals: hits, errors or failure percentage.'
+                  : 'The value an alert rule on this query evaluates; panels show every value.'
+              }
             >
               <RadioButtonGroup<Metric>
-                options={metricOptions(q.groupBy)}
+                aria-label="Metric"
+                options={metricOptions(q.queryType, q.groupBy)}
                 value={q.metric}
-                onChange={(metric) => change({ ...query, metric })}
+                onChange={(metric) => change({ metric })}
               />
             </InlineField>
           )}
@@ -250,6 +275,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           <InlineField
             label="Status filter"
             labelWidth={LABEL_WIDTH}
+            htmlFor="estats-query-status-filter"
             tooltip="Optional: only these codes and classes, comma separated, e.g. 5xx,404. Variables allowed. Applied when you leave the field or press Enter."
             invalid={filterError !== undefined}
             error={filterError}
@@ -257,7 +283,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             <Input
               id="estats-query-status-filter"
               value={statusFilterDraft}
-              placeholder="all statuses, or e.g. 5xx,404"
+              placeholder="all statuses"
               width={40}
               onChange={(e) => setStatusFilterDraft(e.currentTarget.value)}
               onBlur={commitStatusFilter}
@@ -285,12 +311,12 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             <InlineSwitch
               id="estats-query-live"
               value={q.live === true}
-              onChange={(e) => change({ ...query, live: e.currentTarget.checked })}
+              onChange={(e) => change({ live: e.currentTarget.checked })}
             />
           </InlineField>
         </InlineFieldRow>
       )}
-      {reason !== undefined && (
+      {reason !== undefined && subject.trim() === '' && (
         <Alert severity="info" title="Query incomplete" className={styles.hint}>
           {reason}
         </Alert>
@@ -302,6 +328,9 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
 const getStyles = (theme: GrafanaTheme2) => ({
   description: css({
     marginBottom: theme.spacing(1),
+  }),
+  notice: css({
+    marginBottom: theme.spacing(0.5),
   }),
   hint: css({
     marginTop: theme.spacing(1),

@@ -1,14 +1,19 @@
+import { setTemplateSrv } from '@grafana/runtime';
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { useState } from 'react';
 
 import { DataSource } from '../datasource';
-import { instanceSettings, KNOWN_TARGETS } from '../test/fixtures';
+import { fakeTemplateSrv, instanceSettings, KNOWN_TARGETS } from '../test/fixtures';
 import { fakeLayout } from '../test/layout';
 import type { VariableQuery } from '../types';
 import { VariableQueryEditor } from './VariableQueryEditor';
 
 fakeLayout();
+
+beforeEach(() => {
+  setTemplateSrv(fakeTemplateSrv({ cpcode: '1209788', range: '1h' }));
+});
 
 function setup(initial: VariableQuery) {
   const datasource = new DataSource(instanceSettings());
@@ -59,12 +64,23 @@ describe('VariableQueryEditor', () => {
     expect(latest()).toEqual({ refId: 'v', kind: 'statusCodes', target: 'cp:555/ANY' });
   });
 
-  it('takes a typed CP code or variable as the target', async () => {
+  it('offers dashboard variables that hold a target, and takes a typed CP code', async () => {
     const { user, latest } = setup({ refId: 'v', kind: 'statusCodes', target: '' });
     const input = screen.getByRole('combobox', { name: 'Target' });
     await user.click(input);
-    await user.type(input, '$cpcode{Enter}');
+    await user.click(await screen.findByRole('option', { name: /\$cpcode/ }));
     expect(latest()).toEqual({ refId: 'v', kind: 'statusCodes', target: '$cpcode' });
+    expect(screen.queryByRole('option', { name: /\$range/ })).not.toBeInTheDocument();
+  });
+
+  it('takes a typed CP code as the target', async () => {
+    const { user, latest } = setup({ refId: 'v', kind: 'statusCodes', target: '' });
+    const input = screen.getByRole('combobox', { name: 'Target' });
+    await user.click(input);
+    await user.type(input, '424242');
+    await screen.findByText('Use this target');
+    await user.keyboard('{Enter}');
+    expect(latest()).toEqual({ refId: 'v', kind: 'statusCodes', target: '424242' });
   });
 
   it('is what the data source offers for query variables', () => {

@@ -1,17 +1,23 @@
 import type { QueryEditorProps, SelectableValue } from '@grafana/data';
-import { Combobox, type ComboboxOption, InlineField, InlineFieldRow, RadioButtonGroup, Stack } from '@grafana/ui';
-import { useMemo } from 'react';
+import { Combobox, type ComboboxOption, InlineField, InlineFieldRow, RadioButtonGroup, Stack, Text } from '@grafana/ui';
+import { useCallback, useEffect, useRef } from 'react';
 
 import type { DataSource } from '../datasource';
 import type { EStatsOptions, EStatsQuery, TargetType, VariableQuery } from '../types';
 import { normalizeVariableQuery } from '../query';
-import { describeTarget, useKnownTargets } from './useKnownTargets';
+import {
+  dashboardVariables,
+  describeTarget,
+  isTargetVariable,
+  targetChoices,
+  useKnownTargets,
+} from './useKnownTargets';
 
 export type VariableEditorProps = QueryEditorProps<DataSource, EStatsQuery, EStatsOptions, VariableQuery>;
 
 const KIND_OPTIONS: Array<SelectableValue<VariableQuery['kind']>> = [
-  { label: 'Targets', value: 'targets', description: 'CP codes and URLs the data source watches or has queried' },
-  { label: 'Status codes', value: 'statusCodes', description: 'Status codes seen for one target' },
+  { label: 'Targets', value: 'targets' },
+  { label: 'Status codes', value: 'statusCodes' },
 ];
 
 type TargetFilter = TargetType | 'all';
@@ -27,10 +33,22 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
   const current = normalizeVariableQuery(query);
   const known = useKnownTargets(datasource);
 
-  const targetOptions = useMemo(
-    (): Array<ComboboxOption<string>> =>
-      known.targets.map((t) => ({ value: t.key, label: t.label || t.key, description: describeTarget(t) })),
-    [known.targets]
+  const targetOptions: Array<ComboboxOption<string>> = [
+    ...known.targets.map((t) => ({ value: t.key, label: t.label || t.key, description: describeTarget(t) })),
+    // Variables whose value is a CP code, URL or key, e.g. a "targets" variable of this data source.
+    ...dashboardVariables()
+      .filter((v) => isTargetVariable(v.value))
+      .map((v) => ({ value: `$${v.name}`, label: `$${v.name}`, description: `Dashboard variable, now ${v.value}` })),
+  ];
+  // One stable loader reading the latest options: the Combobox calls it when opened and on each
+  // keystroke, and a new function (or a remount) would drop the menu while targets load.
+  const latest = useRef({ options: targetOptions });
+  useEffect(() => {
+    latest.current = { options: targetOptions };
+  });
+  const loadOptions = useCallback(
+    async (input: string) => targetChoices(input, latest.current.options, 'Use this target'),
+    []
   );
 
   return (
@@ -38,6 +56,7 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
       <InlineFieldRow>
         <InlineField label="Values" labelWidth={LABEL_WIDTH} tooltip="What the variable lists.">
           <RadioButtonGroup<VariableQuery['kind']>
+            aria-label="Values"
             options={KIND_OPTIONS}
             value={current.kind}
             onChange={(kind) =>
@@ -58,6 +77,7 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
             tooltip="List only CP codes or only URLs. Values are the CP code or URL, ready for the query editor's target field."
           >
             <RadioButtonGroup<TargetFilter>
+              aria-label="Target type"
               options={TARGET_FILTER_OPTIONS}
               value={current.targetType ?? 'all'}
               onChange={(filter) =>
@@ -76,23 +96,32 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
             label="Target"
             labelWidth={LABEL_WIDTH}
             htmlFor="estats-variable-target"
-            tooltip="A known target, or a CP code, URL or variable such as $cpcode (type it and press Enter)."
+            // InlineField hands `loading` to its child, overriding the child's own.
+            loading={known.loading}
+            tooltip="A known target or a dashboard variable holding a CP code or URL; or type a CP code or URL and press Enter."
           >
             <Combobox<string>
               id="estats-variable-target"
-              options={targetOptions}
-              value={current.target ? current.target : null}
+              options={loadOptions}
+              value={current.target ? { value: current.target, label: current.target } : null}
               onChange={(option) =>
                 onChange({ refId: current.refId, kind: 'statusCodes', target: (option?.value ?? '').trim() })
               }
               isClearable
-              createCustomValue
-              loading={known.loading}
-              placeholder={known.error ? 'Known targets unavailable: type a value' : 'Choose a target'}
-              width={48}
+              placeholder="Choose or type a target"
+              width="auto"
+              minWidth={40}
+              maxWidth={100}
             />
           </InlineField>
         </InlineFieldRow>
+      )}
+      {known.error && (
+        <div role="status">
+          <Text variant="bodySmall" color="warning">
+            Known targets could not be loaded ({known.error}); type a value instead.
+          </Text>
+        </div>
       )}
     </Stack>
   );

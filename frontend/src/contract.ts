@@ -1,0 +1,40 @@
+/**
+ * The backend's bounds, defaults and query names, read from `generated/contract.json` (written by
+ * the backend from its own rules and checked by its tests), so the editors cannot drift from it.
+ */
+import contract from './generated/contract.json';
+import type { DeliveryChoice, GroupBy, Metric, QueryType, Side, TargetType } from './types';
+
+interface Bound {
+  default: number;
+  min: number;
+  max: number;
+}
+
+export const SETTINGS = contract.settings;
+
+export const POLL_INTERVAL: Bound & { minLoopback: number; defaultSimulator: number } =
+  contract.settings.pollIntervalSeconds;
+export const REQUEST_TIMEOUT: Bound = contract.settings.requestTimeoutSeconds;
+export const RATE_LIMIT: Bound & { maxLoopback: number } = contract.settings.rateLimitPerMinute;
+export const RETENTION: Bound = contract.settings.retentionHours;
+export const LOOPBACK_HOST_NAMES: readonly string[] = contract.settings.loopbackHostNames;
+
+const q = contract.query;
+
+export const QUERY_TYPES = q.queryType.values as QueryType[];
+export const DEFAULT_QUERY_TYPE = q.queryType.default as QueryType;
+export const TARGET_TYPES = q.targetType.values as TargetType[];
+export const DEFAULT_TARGET_TYPE = q.targetType.default as TargetType;
+export const DELIVERIES = q.delivery.values as DeliveryChoice[];
+export const DEFAULT_DELIVERY = q.delivery.default as DeliveryChoice;
+export const SIDES = q.side.values as Side[];
+export const DEFAULT_SIDE = q.side.default as Side;
+export const GROUP_BYS = q.groupBy.values as GroupBy[];
+export const DEFAULT_GROUP_BY = q.groupBy.default as GroupBy;
+
+/** The metrics the backend accepts for a grouping, and the one it takes when none is given. */
+export function metricsOf(groupBy: GroupBy): { values: Metric[]; default: Metric } {
+  const entry = q.metric[groupBy];
+  return { values: entry.values as Metric[], default: entry.default as Metric };
+}
