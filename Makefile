@@ -1,7 +1,8 @@
 # Akamai eStats for Grafana: build, test and package.
 #
-#   make test    every check CI runs: rustfmt, clippy, Rust unit+integration tests, frontend
-#                typecheck, lint, jest and build
+#   make test    every check CI runs: rustfmt, clippy, Rust unit, property and integration
+#                tests, frontend typecheck, lint, jest, build, compatibility checks against the
+#                oldest and newest Grafana, and browser tests in Chromium
 #   make dist    dist/: plugin.json, module.js, img/, and the static executable for this machine
 #                (gpx_akamai_estats_linux_amd64 on x86_64, _linux_arm64 on aarch64; ARCH=arm64 or
 #                ARCH=amd64 picks one, given its Rust target: `rustup target add ...`)

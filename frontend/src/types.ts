@@ -1,7 +1,7 @@
 import type { DataSourceJsonData } from '@grafana/data';
 import type { DataQuery } from '@grafana/schema';
 
-/** The query model shared with the backend (see DESIGN.md, "Query model"). */
+/** The query model shared with the backend (see docs/design.md, "Query model"). */
 export type QueryType = 'distribution' | 'timeseries' | 'summary' | 'topIps';
 export type TargetType = 'cpCode' | 'url';
 export type Delivery = 'STANDARD_TLS' | 'ENHANCED_TLS';
