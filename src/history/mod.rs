@@ -16,6 +16,7 @@
 //! poll to cover that too.
 
 pub mod import;
+pub mod polls;
 pub mod schema;
 pub mod store;
 
@@ -342,6 +343,25 @@ impl History {
                     .into_iter()
                     .map(|r| r.point)
                     .collect())
+            })
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The polls of a target with `from <= at <= to`, ascending, as the `timeseries` handler
+    /// reads them ([`polls::Polls`]: no sample built per poll); side totals only with `totals`.
+    pub async fn polls(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        totals: bool,
+    ) -> Result<polls::Polls, HistoryError> {
+        let (from, to) = (store::ms(from), store::ms(to));
+        Ok(self
+            .read(uid, target, move |conn, tid| {
+                polls::read(conn, tid, from, to, totals)
             })
             .await?
             .unwrap_or_default())

@@ -86,6 +86,29 @@ pub mod codec {
 
     pub type Sides = (Vec<StatusCodeCount>, Vec<StatusCodeCount>);
 
+    /// A stored percentage back from its units (the one conversion [`decode`] uses too).
+    #[inline]
+    pub fn pct_of_units(units: u64) -> f64 {
+        units as f64 / 10_000.0
+    }
+
+    /// The codes of `buf` (after its version byte) when [`decode`] would read them: every
+    /// varint complete, whole (status, hits, percentage) triples, statuses that fit a `u16`.
+    pub fn checked_body(buf: &[u8]) -> Option<&[u8]> {
+        let (&version, body) = buf.split_first()?;
+        if version != VERSION {
+            return None;
+        }
+        let mut pos = 0;
+        while pos < body.len() {
+            let key = get(body, &mut pos)?;
+            u16::try_from(key >> 1).ok()?;
+            get(body, &mut pos)?;
+            get(body, &mut pos)?;
+        }
+        Some(body)
+    }
+
     pub fn decode(buf: &[u8]) -> Option<Sides> {
         let (&version, _) = buf.split_first()?;
         if version != VERSION {
@@ -113,7 +136,7 @@ pub mod codec {
             let c = StatusCodeCount {
                 http_status: u16::try_from(key >> 1).ok()?,
                 hits,
-                percentage: pct as f64 / 10_000.0,
+                percentage: pct_of_units(pct),
             };
             if key & 1 == 0 {
                 edge.push(c);
