@@ -412,8 +412,8 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
         // Row instants: the buckets of the polls and of the holes, ascending (both lists are).
         let mut keys: Vec<i64> = Vec::new();
         let mut hole_keys: Vec<i64> = Vec::new();
-        for k in 0..pts.len() {
-            let b = bucket(ms[k]);
+        for (k, &at) in ms.iter().enumerate() {
+            let b = bucket(at);
             if keys.last() != Some(&b) {
                 keys.push(b);
             }
