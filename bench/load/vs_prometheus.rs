@@ -388,6 +388,25 @@ pub(crate) async fn compare(
         &target,
         edge_series_query_with(COMPARE_CP_CODE, &times, 1000),
         cfg.runs,
+        false,
+    )
+    .await?;
+    let fast_full = breakdown_of(
+        &db,
+        uid,
+        &target,
+        edge_series_query(COMPARE_CP_CODE, &times),
+        cfg.runs,
+        true,
+    )
+    .await?;
+    let fast_downsampled = breakdown_of(
+        &db,
+        uid,
+        &target,
+        edge_series_query_with(COMPARE_CP_CODE, &times, 1000),
+        cfg.runs,
+        true,
     )
     .await?;
 
@@ -505,6 +524,19 @@ pub(crate) async fn compare(
         ms(downsampled.iter().sum()),
         if downsampled.iter().sum::<Duration>() < Duration::from_millis(1) { "met" } else { "NOT met" },
     );
+    for (what, phases) in [
+        ("7 days, full resolution", fast_full),
+        ("7 days, maxDataPoints 1000", fast_downsampled),
+    ] {
+        let _ = writeln!(
+            s,
+            "\nThe fast path (`History::polls`, `timeseries::frame_of_polls`), {what}, in process (medians): history read {}, series {}, Arrow encoding {}: {} in all.",
+            ms(phases[0]),
+            ms(phases[1]),
+            ms(phases[2]),
+            ms(phases.iter().sum()),
+        );
+    }
     if !complaints.is_empty() {
         let _ = writeln!(s, "\nPlugin warnings/errors logged: {}", complaints.len());
         for c in complaints.iter().take(5) {
@@ -527,6 +559,8 @@ pub(crate) async fn compare(
             "cases": cases_json, "handshakeMs": [first_handshake.as_secs_f64() * 1e3, restart_handshake.as_secs_f64() * 1e3],
             "firstQueryMs": first_query.as_secs_f64() * 1e3,
             "downsampledInProcessMs": downsampled.map(|d| d.as_secs_f64() * 1e3),
+            "fastPathFullInProcessMs": fast_full.map(|d| d.as_secs_f64() * 1e3),
+            "fastPathDownsampledInProcessMs": fast_downsampled.map(|d| d.as_secs_f64() * 1e3),
         }),
     );
     Ok(())
@@ -547,6 +581,7 @@ pub(crate) async fn breakdown(
         target,
         edge_series_query(COMPARE_CP_CODE, times),
         runs,
+        false,
     )
     .await
 }
@@ -558,6 +593,7 @@ pub(crate) async fn breakdown_of(
     target: &Target,
     dq: DataQuery,
     runs: usize,
+    fast: bool,
 ) -> Result<[Duration; 3]> {
     let history =
         estats::history::History::open(Some(db)).ctx(|| format!("opening {}", db.display()))?;
@@ -577,6 +613,29 @@ pub(crate) async fn breakdown_of(
     .ctx(|| "the comparison query".into())?;
     let mut phases: [Vec<Duration>; 3] = Default::default();
     for _ in 0..runs.max(1) {
+        if fast {
+            // History::polls and the series built on them (the handler's fast path).
+            let t = Instant::now();
+            let polls = history
+                .polls(
+                    uid,
+                    target,
+                    query.from,
+                    query.to,
+                    query.group_by == estats::query::GroupBy::Total,
+                )
+                .await
+                .ctx(|| "reading the history".into())?;
+            phases[0].push(t.elapsed());
+            let t = Instant::now();
+            let frame = estats::handlers::timeseries::frame_of_polls(&query, &polls);
+            phases[1].push(t.elapsed());
+            let t = Instant::now();
+            let bytes = frame.encode("A").ctx(|| "encoding the frame".into())?;
+            phases[2].push(t.elapsed());
+            std::hint::black_box(bytes);
+            continue;
+        }
         let t = Instant::now();
         let points = history
             .range(uid, target, query.from, query.to)
