@@ -622,7 +622,9 @@ pub(crate) async fn breakdown_of(
                     target,
                     query.from,
                     query.to,
-                    query.group_by == estats::query::GroupBy::Total,
+                    estats::handlers::timeseries::series::wanted(
+                        &estats::handlers::timeseries::series::SeriesSpec::of(&query),
+                    ),
                 )
                 .await
                 .ctx(|| "reading the history".into())?;

@@ -1,10 +1,14 @@
 //! A target's polls over a range as the `timeseries` handler reads them: instants, success,
-//! side totals and the stored code blobs, packed in two vectors instead of a [`super::Point`]
-//! (two code lists, one allocation each) per poll.
+//! side totals and, per code, its status and the one value the query draws (hits or
+//! percentage), for the sides it asks; all packed in a few vectors instead of a
+//! [`super::Point`] (two code lists, one allocation each) per poll.
 //!
 //! A week of one target is 5,040 polls; building a `Sample` for each was most of a week-long
 //! query's time (reading the rows, allocating 10,000 code lists, then walking them once). Here
-//! the code blobs are copied back to back into one buffer, checked once, and walked in place.
+//! each code blob is decoded once, straight into flat columns, and the distinct statuses of each
+//! side are collected on the way, so the series builder walks plain arrays.
+
+use std::collections::BTreeSet;
 
 use rusqlite::{params, Connection};
 
@@ -29,16 +33,31 @@ pub struct Poll {
     /// none (what a successful answer that omits a total means); 0 in failed polls. Only read
     /// when asked for (see [`read`]), 0 otherwise.
     pub totals: [f64; 6],
-    /// The poll's code blob in [`Polls::codes`].
+    /// The poll's codes in [`Polls`]' code columns.
     start: u32,
     end: u32,
+}
+
+/// What a read keeps of each poll: the sides asked, the value drawn, the totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub edge: bool,
+    pub origin: bool,
+    /// Hits per code; else the percentage.
+    pub hits: bool,
+    /// Side totals (only `groupBy: total` draws them).
+    pub totals: bool,
 }
 
 /// Polls, ascending by instant, one per instant.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Polls {
     pub polls: Vec<Poll>,
-    codes: Vec<u8>,
+    /// Per code of the sides read: `status << 1 | side` (1 = origin), and its value.
+    keys: Vec<u32>,
+    values: Vec<f64>,
+    /// The statuses seen on the edge and the origin.
+    seen: [BTreeSet<u16>; 2],
 }
 
 impl Polls {
@@ -50,40 +69,20 @@ impl Polls {
         self.polls.is_empty()
     }
 
-    /// Calls `f(side_is_origin, status, hits, percentage)` for each code of `poll`, edge codes
+    /// Statuses seen in the polls on the edge (`origin` false) or the origin, when read.
+    pub fn statuses(&self, origin: bool) -> &BTreeSet<u16> {
+        &self.seen[usize::from(origin)]
+    }
+
+    /// Calls `f(origin, status, value)` for each code of `poll` on the sides read, edge codes
     /// first, each side in stored order (ascending status).
     #[inline]
-    pub fn for_each_code(&self, poll: &Poll, mut f: impl FnMut(bool, u16, u64, f64)) {
-        let blob = &self.codes[poll.start as usize..poll.end as usize];
-        // Checked when read: every varint is complete and the status fits.
-        let mut pos = 0;
-        while pos < blob.len() {
-            let key = varint(blob, &mut pos);
-            let hits = varint(blob, &mut pos);
-            let pct = varint(blob, &mut pos);
-            f(
-                key & 1 == 1,
-                (key >> 1) as u16,
-                hits,
-                codec::pct_of_units(pct),
-            );
+    pub fn for_each_code(&self, poll: &Poll, mut f: impl FnMut(bool, u16, f64)) {
+        let range = poll.start as usize..poll.end as usize;
+        for (key, value) in self.keys[range.clone()].iter().zip(&self.values[range]) {
+            f(key & 1 == 1, (key >> 1) as u16, *value);
         }
     }
-}
-
-#[inline]
-fn varint(buf: &[u8], pos: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    while let Some(&byte) = buf.get(*pos) {
-        *pos += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    v
 }
 
 fn corrupt(conn: &Connection, detail: String) -> HistoryError {
@@ -93,16 +92,15 @@ fn corrupt(conn: &Connection, detail: String) -> HistoryError {
     }
 }
 
-/// The polls of target `tid` with `from_ms <= at <= to_ms`, ascending; with `totals`, their
-/// side totals too (only `groupBy: total` reads them).
+/// The polls of target `tid` with `from_ms <= at <= to_ms`, ascending, with what `wanted` asks.
 pub fn read(
     conn: &Connection,
     tid: i64,
     from_ms: i64,
     to_ms: i64,
-    totals: bool,
+    wanted: Wanted,
 ) -> Result<Polls, HistoryError> {
-    let sql_text = if totals {
+    let sql_text = if wanted.totals {
         "SELECT sampled_at_ms, ok, codes, edge_hits, edge_errors, edge_failure_pct, origin_hits,
          origin_errors, origin_failure_pct FROM samples
          WHERE target_id = ?1 AND sampled_at_ms BETWEEN ?2 AND ?3 ORDER BY sampled_at_ms"
@@ -110,28 +108,53 @@ pub fn read(
         "SELECT sampled_at_ms, ok, codes FROM samples
          WHERE target_id = ?1 AND sampled_at_ms BETWEEN ?2 AND ?3 ORDER BY sampled_at_ms"
     };
+    let sides = [wanted.edge, wanted.origin];
     let mut stmt = conn.prepare_cached(sql_text).map_err(sql)?;
     let mut rows = stmt.query(params![tid, from_ms, to_ms]).map_err(sql)?;
     let mut out = Polls::default();
+    // Statuses below 1000 (every HTTP status) are marked here, not looked up in the sets.
+    let mut marked = [[false; 1000]; 2];
     while let Some(r) = rows.next().map_err(sql)? {
         let at_ms: i64 = r.get(0).map_err(sql)?;
         let ok: bool = r.get(1).map_err(sql)?;
-        let start = out.codes.len();
+        let start = out.keys.len();
         let mut sums = [0.0; 6];
         if ok {
             if let rusqlite::types::ValueRef::Blob(b) = r.get_ref(2).map_err(sql)? {
-                let body = codec::checked_body(b).ok_or_else(|| {
-                    corrupt(
+                let decoded = codec::walk(b, |key, hits, units| {
+                    let side = (key & 1) as usize;
+                    if !sides[side] {
+                        return;
+                    }
+                    let status = (key >> 1) as u16;
+                    match marked[side].get_mut(usize::from(status)) {
+                        Some(true) => {}
+                        Some(mark) => {
+                            *mark = true;
+                            out.seen[side].insert(status);
+                        }
+                        None => {
+                            out.seen[side].insert(status);
+                        }
+                    }
+                    out.keys.push(key as u32);
+                    out.values.push(if wanted.hits {
+                        hits as f64
+                    } else {
+                        codec::pct_of_units(units)
+                    });
+                });
+                if decoded.is_none() {
+                    return Err(corrupt(
                         conn,
                         format!(
                             "the status codes stored for {} cannot be read",
                             super::store::from_ms(at_ms)
                         ),
-                    )
-                })?;
-                out.codes.extend_from_slice(body);
+                    ));
+                }
             }
-            if totals {
+            if wanted.totals {
                 let count = |i: usize| -> Result<f64, HistoryError> {
                     let v: Option<i64> = r.get(i).map_err(sql)?;
                     Ok(v.unwrap_or(0).max(0) as f64)
@@ -148,7 +171,7 @@ pub fn read(
             ok,
             totals: sums,
             start: start as u32,
-            end: out.codes.len() as u32,
+            end: out.keys.len() as u32,
         });
     }
     Ok(out)

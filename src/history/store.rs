@@ -92,9 +92,10 @@ pub mod codec {
         units as f64 / 10_000.0
     }
 
-    /// The codes of `buf` (after its version byte) when [`decode`] would read them: every
-    /// varint complete, whole (status, hits, percentage) triples, statuses that fit a `u16`.
-    pub fn checked_body(buf: &[u8]) -> Option<&[u8]> {
+    /// Calls `f(status << 1 | side, hits, percentage units)` for each code of `buf`, edge codes
+    /// first; `None` (after calling `f` for the codes before) where [`decode`] would fail.
+    #[inline]
+    pub fn walk(buf: &[u8], mut f: impl FnMut(u64, u64, u64)) -> Option<()> {
         let (&version, body) = buf.split_first()?;
         if version != VERSION {
             return None;
@@ -103,10 +104,11 @@ pub mod codec {
         while pos < body.len() {
             let key = get(body, &mut pos)?;
             u16::try_from(key >> 1).ok()?;
-            get(body, &mut pos)?;
-            get(body, &mut pos)?;
+            let hits = get(body, &mut pos)?;
+            let units = get(body, &mut pos)?;
+            f(key, hits, units);
         }
-        Some(body)
+        Some(())
     }
 
     pub fn decode(buf: &[u8]) -> Option<Sides> {

@@ -770,11 +770,17 @@ async fn polls_with_an_unreadable_code_blob_are_reported_corrupt() {
             .map_err(store::sql)
     })
     .unwrap();
-    let err = h.polls("ds", &t, t0(), t0(), false).await.unwrap_err();
+    let wanted = polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: true,
+    };
+    let err = h.polls("ds", &t, t0(), t0(), wanted).await.unwrap_err();
     assert!(matches!(err, HistoryError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("cannot be read"), "{err}");
     let none = h
-        .polls("ds", &target_two(), t0(), t0(), true)
+        .polls("ds", &target_two(), t0(), t0(), wanted)
         .await
         .unwrap();
     assert!(none.is_empty());

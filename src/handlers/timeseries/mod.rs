@@ -13,7 +13,7 @@ use self::series::{build, build_polls, SeriesSet, SeriesSpec};
 use crate::frame::{Field, Frame, FrameType, Notice, Severity, Values};
 use crate::history::polls::Polls;
 use crate::history::{History, HistoryError, Point};
-use crate::query::{GroupBy, Metric, Query};
+use crate::query::{Metric, Query};
 use crate::sample::Sample;
 
 fn unit(metric: Metric) -> &'static str {
@@ -27,8 +27,8 @@ pub fn frame(query: &Query, points: &[Point]) -> Frame {
     frame_from_series(query, build(points, &SeriesSpec::of(query)))
 }
 
-/// [`frame`] from stored polls ([`History::polls`]): the same frame, without building a sample
-/// per poll.
+/// [`frame`] from stored polls ([`History::polls`] read with [`series::wanted`]): the same
+/// frame, without building a sample per poll.
 pub fn frame_of_polls(query: &Query, polls: &Polls) -> Frame {
     frame_from_series(query, build_polls(polls, &SeriesSpec::of(query)))
 }
@@ -46,7 +46,7 @@ pub async fn frame_from_history(
             &query.target,
             query.from,
             query.to,
-            query.group_by == GroupBy::Total,
+            series::wanted(&SeriesSpec::of(query)),
         )
         .await?;
     Ok(frame_of_polls(query, &polls))

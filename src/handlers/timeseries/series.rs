@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::history::polls::Polls;
+use crate::history::polls::{Polls, Wanted};
 use crate::history::store::from_ms;
 use crate::history::Point;
 use crate::query::{status_group, GroupBy, Metric, Query, StatusFilter};
@@ -112,9 +112,29 @@ trait Source {
     fn ok(&self, i: usize) -> bool;
     /// The `total` group of `side` in successful poll `i`.
     fn total(&self, i: usize, side: Side, metric: Metric) -> f64;
-    /// `f(side, status, hits, percentage)` for every code of successful poll `i`, the edge's
+    /// `f(side, status, value of metric)` for every code of successful poll `i`, the edge's
     /// first, each side in stored (ascending) order.
-    fn codes(&self, i: usize, f: impl FnMut(Side, u16, u64, f64));
+    fn codes(&self, i: usize, metric: Metric, f: impl FnMut(Side, u16, f64));
+    /// The statuses of `side` in all of the source, when known without walking it.
+    fn statuses(&self, side: Side) -> Option<&BTreeSet<u16>>;
+}
+
+/// The value a code contributes to `metric`.
+fn code_value(metric: Metric, hits: u64, percentage: f64) -> f64 {
+    match metric {
+        Metric::Hits | Metric::Errors => hits as f64,
+        Metric::Percentage | Metric::FailurePercentage => percentage,
+    }
+}
+
+/// What [`build_polls`] needs read of each poll for `spec`.
+pub fn wanted(spec: &SeriesSpec) -> Wanted {
+    Wanted {
+        edge: spec.sides.contains(&Side::Edge),
+        origin: spec.sides.contains(&Side::Origin),
+        hits: matches!(spec.metric, Metric::Hits | Metric::Errors),
+        totals: spec.group_by == GroupBy::Total,
+    }
 }
 
 impl Source for [Point] {
@@ -149,14 +169,22 @@ impl Source for [Point] {
         }
     }
 
-    fn codes(&self, i: usize, mut f: impl FnMut(Side, u16, u64, f64)) {
+    fn codes(&self, i: usize, metric: Metric, mut f: impl FnMut(Side, u16, f64)) {
         if let Some(sample) = &self[i].sample {
             for side in Side::BOTH {
                 for c in &sample.side(side).codes {
-                    f(side, c.http_status, c.hits, c.percentage);
+                    f(
+                        side,
+                        c.http_status,
+                        code_value(metric, c.hits, c.percentage),
+                    );
                 }
             }
         }
+    }
+
+    fn statuses(&self, _: Side) -> Option<&BTreeSet<u16>> {
+        None
     }
 }
 
@@ -192,15 +220,19 @@ impl Source for Polls {
         self.polls[i].totals[base + offset]
     }
 
-    fn codes(&self, i: usize, mut f: impl FnMut(Side, u16, u64, f64)) {
-        self.for_each_code(&self.polls[i], |origin, status, hits, pct| {
+    fn codes(&self, i: usize, _: Metric, mut f: impl FnMut(Side, u16, f64)) {
+        // Read with `wanted`: the value is the metric's already.
+        self.for_each_code(&self.polls[i], |origin, status, value| {
             f(
                 if origin { Side::Origin } else { Side::Edge },
                 status,
-                hits,
-                pct,
+                value,
             )
         });
+    }
+
+    fn statuses(&self, side: Side) -> Option<&BTreeSet<u16>> {
+        Some(Polls::statuses(self, side == Side::Origin))
     }
 }
 
@@ -272,7 +304,8 @@ pub fn build(points: &[Point], spec: &SeriesSpec) -> SeriesSet {
     build_from(points, spec)
 }
 
-/// [`build`] over stored polls ([`crate::history::History::polls`]), without a sample per poll.
+/// [`build`] over stored polls ([`crate::history::History::polls`]) read with [`wanted`]`(spec)`,
+/// without a sample per poll.
 pub fn build_polls(polls: &Polls, spec: &SeriesSpec) -> SeriesSet {
     build_from(polls, spec)
 }
@@ -310,10 +343,15 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
         .collect();
     // Distinct codes per side first: naming a group per code per sample allocates per value.
     let mut codes: [BTreeSet<u16>; 2] = Default::default();
-    if group_by != GroupBy::Total {
+    let known = pts.len() == src.len();
+    if group_by != GroupBy::Total && known && src.statuses(Side::Edge).is_some() {
+        for side in sides.iter().copied() {
+            codes[slot(side)] = src.statuses(side).cloned().unwrap_or_default();
+        }
+    } else if group_by != GroupBy::Total {
         let mut seen = [[false; ColumnTable::DIRECT]; 2];
         for &i in &pts {
-            src.codes(i, |side, code, _, _| {
+            src.codes(i, metric, |side, code, _| {
                 let s = slot(side);
                 if !wanted[s] {
                     return;
@@ -353,15 +391,12 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
             }
             return;
         }
-        src.codes(i, |side, code, hits, pct| {
+        src.codes(i, metric, |side, code, value| {
             if !wanted[slot(side)] {
                 return;
             }
             if let Some(c) = column_of.get(side, code) {
-                row[c] += match metric {
-                    Metric::Hits | Metric::Errors => hits as f64,
-                    Metric::Percentage | Metric::FailurePercentage => pct,
-                };
+                row[c] += value;
             }
         });
     };
