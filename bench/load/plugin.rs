@@ -61,6 +61,8 @@ pub(crate) struct Plugin {
     pub(crate) child: Child,
     pub(crate) channel: Channel,
     pub(crate) log: PathBuf,
+    /// From the spawn to the handshake line on stdout (what Grafana waits for).
+    pub(crate) handshake: std::time::Duration,
 }
 
 /// Extra environment for the plugin process, from `BENCH_PLUGIN_ENV="K=V K2=V2"` (for experiments
@@ -77,6 +79,7 @@ pub(crate) fn plugin_env() -> Vec<(String, String)> {
 impl Plugin {
     pub(crate) async fn start(log: &Path) -> Result<Plugin> {
         let stderr = File::create(log).ctx(|| format!("creating {}", log.display()))?;
+        let spawned = std::time::Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_gpx_akamai_estats"))
             .env_clear()
             .env("grafana_plugin_type", "datasource")
@@ -94,6 +97,7 @@ impl Plugin {
         stdout
             .read_line(&mut line)
             .ctx(|| "reading the plugin handshake".into())?;
+        let handshake = spawned.elapsed();
         // Keep the pipe open (and drained) for as long as the plugin runs.
         std::thread::spawn(move || for _ in stdout.lines() {});
         let address = line
@@ -111,6 +115,7 @@ impl Plugin {
             child,
             channel,
             log: log.to_path_buf(),
+            handshake,
         })
     }
 
@@ -210,6 +215,15 @@ pub(crate) async fn query_data(
 
 /// The time-series query of the comparison: every status code of the edge side, full resolution.
 pub(crate) fn edge_series_query(cp_code: u64, times: &[DateTime<Utc>]) -> DataQuery {
+    edge_series_query_with(cp_code, times, times.len() as i64)
+}
+
+/// The same over `times`, with at most `max_data_points` rows (fewer than `times` downsamples).
+pub(crate) fn edge_series_query_with(
+    cp_code: u64,
+    times: &[DateTime<Utc>],
+    max_data_points: i64,
+) -> DataQuery {
     let json = json!({
         "queryType": "timeseries", "targetType": "cpCode", "cpCode": cp_code.to_string(),
         "side": "edge", "groupBy": "code", "metric": "percentage",
@@ -218,7 +232,7 @@ pub(crate) fn edge_series_query(cp_code: u64, times: &[DateTime<Utc>]) -> DataQu
         &json,
         times[0].timestamp_millis(),
         times[times.len() - 1].timestamp_millis(),
-        times.len() as i64,
+        max_data_points,
         STEP_SECONDS * 1000,
     )
 }

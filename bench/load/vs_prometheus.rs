@@ -13,11 +13,13 @@ use estats::sample::Side;
 use estats::simulator::Simulator;
 use estats::target::Target;
 use grafana_plugin_sdk::pluginv2::data_client::DataClient;
+use grafana_plugin_sdk::pluginv2::DataQuery;
 use serde_json::{json, Value};
 
 use crate::data::{instants, shares, write_jsonl, write_openmetrics};
 use crate::plugin::{
-    context, decode_wide, edge_series_query, free_port, mib, query_data, Memory, Plugin,
+    context, decode_wide, edge_series_query, edge_series_query_with, free_port, mib, query_data,
+    Memory, Plugin,
 };
 use crate::report::{ms, percentile, Report};
 use crate::{Config, Context, Result, COMPARE_CP_CODE, METRIC, SAMPLES, STEP_SECONDS};
@@ -200,18 +202,21 @@ pub(crate) async fn compare(
     let mut client = DataClient::new(plugin.channel.clone());
     let prom_url = format!("{}/api/v1/query_range", prom.base);
     let (start_s, end_s) = (times[0].timestamp(), times[times.len() - 1].timestamp());
-    let prom_params = [
-        ("query", format!("{METRIC}{{side=\"edge\"}}")),
-        ("start", start_s.to_string()),
-        ("end", end_s.to_string()),
-        ("step", STEP_SECONDS.to_string()),
-    ];
-    let ask_prometheus = || {
-        let (http, prom_url, prom_params) = (&http, &prom_url, &prom_params);
+    let range_params = |start: i64, step: i64| {
+        vec![
+            ("query", format!("{METRIC}{{side=\"edge\"}}")),
+            ("start", start.to_string()),
+            ("end", end_s.to_string()),
+            ("step", step.to_string()),
+        ]
+    };
+    let prom_params = range_params(start_s, STEP_SECONDS);
+    let ask_prometheus_with = |params: Vec<(&'static str, String)>| {
+        let (http, prom_url) = (&http, &prom_url);
         async move {
             let r = http
                 .get(prom_url)
-                .query(prom_params)
+                .query(&params)
                 .send()
                 .await
                 .ctx(|| "Prometheus query_range".into())?;
@@ -226,6 +231,7 @@ pub(crate) async fn compare(
             Ok::<_, String>(body)
         }
     };
+    let ask_prometheus = || ask_prometheus_with(prom_params.clone());
 
     // Same values on both sides before timing anything.
     let answer = query_data(
@@ -312,11 +318,97 @@ pub(crate) async fn compare(
     prom_times.sort();
     let plugin_mem = Memory::of(plugin.pid())?;
     let prom_mem = Memory::of(prom.child.id())?;
+
+    // The other shapes of issue 13, each against Prometheus in the same run, alternating.
+    let day = &times[times.len() - 24 * 3600 / STEP_SECONDS as usize..];
+    let cases = [
+        Case {
+            name: "7 days, maxDataPoints 1000",
+            plugin: edge_series_query_with(COMPARE_CP_CODE, &times, 1000),
+            prometheus: vec![
+                ("step 120 s", range_params(start_s, STEP_SECONDS)),
+                ("step 605 s", range_params(start_s, 605)),
+            ],
+            goal: 0.05,
+        },
+        Case {
+            name: "24 hours, full resolution",
+            plugin: edge_series_query(COMPARE_CP_CODE, day),
+            prometheus: vec![("step 120 s", range_params(day[0].timestamp(), STEP_SECONDS))],
+            goal: 0.2,
+        },
+    ];
+    let mut case_rows = Vec::new();
+    for case in &cases {
+        let mut plugin_case = Vec::new();
+        let mut prom_case: Vec<Vec<Duration>> = vec![Vec::new(); case.prometheus.len()];
+        for i in 0..cfg.warmup + cfg.runs {
+            let t = Instant::now();
+            query_data(&mut client, &ctx, case.plugin.clone()).await?;
+            let p = t.elapsed();
+            for (j, (_, params)) in case.prometheus.iter().enumerate() {
+                let t = Instant::now();
+                ask_prometheus_with(params.clone()).await?;
+                if i >= cfg.warmup {
+                    prom_case[j].push(t.elapsed());
+                }
+            }
+            if i >= cfg.warmup {
+                plugin_case.push(p);
+            }
+        }
+        plugin_case.sort();
+        prom_case.iter_mut().for_each(|v| v.sort());
+        case_rows.push((plugin_case, prom_case));
+    }
     let upstream_calls = sim.calls() - calls_before;
     let complaints = plugin.complaints();
+    let first_handshake = plugin.handshake;
+    drop(plugin);
+
+    // A restart: a fresh process on the same history (the page cache stays warm), its handshake
+    // and its first query.
+    let plugin = Plugin::start(&work.join("plugin-compare-restart.log")).await?;
+    let restart_handshake = plugin.handshake;
+    let mut client = DataClient::new(plugin.channel.clone());
+    let t = Instant::now();
+    query_data(
+        &mut client,
+        &ctx,
+        edge_series_query(COMPARE_CP_CODE, &times),
+    )
+    .await?;
+    let first_query = t.elapsed();
     drop(plugin);
     drop(prom);
     let [read, series, encode] = breakdown(&db, uid, &target, &times, cfg.runs).await?;
+    let downsampled = breakdown_of(
+        &db,
+        uid,
+        &target,
+        edge_series_query_with(COMPARE_CP_CODE, &times, 1000),
+        cfg.runs,
+        false,
+    )
+    .await?;
+    let fast_full = breakdown_of(
+        &db,
+        uid,
+        &target,
+        edge_series_query(COMPARE_CP_CODE, &times),
+        cfg.runs,
+        true,
+    )
+    .await?;
+    let fast_downsampled = breakdown_of(
+        &db,
+        uid,
+        &target,
+        edge_series_query_with(COMPARE_CP_CODE, &times, 1000),
+        cfg.runs,
+        true,
+    )
+    .await?;
 
     let (p50, q50) = (percentile(&plugin_times, 0.5), percentile(&prom_times, 0.5));
     let ratio = p50.as_secs_f64() / q50.as_secs_f64();
@@ -374,6 +466,77 @@ pub(crate) async fn compare(
         ms(series),
         ms(encode)
     );
+    let _ = writeln!(
+        s,
+        "\n| query (edge, every status code) | plugin p50 | Prometheus p50 | plugin / Prometheus | goal |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| 7 days, full resolution | {} | {} (step 120 s) | {ratio:.3} | ≤ 0.2: {} |",
+        ms(p50),
+        ms(q50),
+        if ratio <= 0.2 { "met" } else { "NOT met" }
+    );
+    let mut cases_json = Vec::new();
+    for (case, (plugin_case, prom_case)) in cases.iter().zip(&case_rows) {
+        let p = percentile(plugin_case, 0.5);
+        let proms: Vec<Duration> = prom_case.iter().map(|v| percentile(v, 0.5)).collect();
+        let fastest = proms.iter().min().copied().unwrap_or(Duration::MAX);
+        let r = p.as_secs_f64() / fastest.as_secs_f64();
+        let shown = case
+            .prometheus
+            .iter()
+            .zip(&proms)
+            .map(|((label, _), d)| format!("{} ({label})", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            s,
+            "| {} | {} | {shown} | {r:.3} (against the faster) | ≤ {}: {} |",
+            case.name,
+            ms(p),
+            case.goal,
+            if r <= case.goal { "met" } else { "NOT met" }
+        );
+        cases_json.push(json!({
+            "name": case.name, "pluginP50Ms": p.as_secs_f64() * 1e3,
+            "prometheusP50Ms": proms.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(),
+            "ratioP50": r, "goal": case.goal,
+        }));
+    }
+    let cold = first_query.as_secs_f64() / p50.as_secs_f64();
+    let _ = writeln!(
+        s,
+        "\nRestart: handshake {} (first start {}; goal ≤ 20 ms: {}); first 7-day full-resolution query of the new process {} = {cold:.2} x the warm p50 (goal ≤ 3: {}).",
+        ms(restart_handshake),
+        ms(first_handshake),
+        if restart_handshake.max(first_handshake) <= Duration::from_millis(20) { "met" } else { "NOT met" },
+        ms(first_query),
+        if cold <= 3.0 { "met" } else { "NOT met" },
+    );
+    let _ = writeln!(
+        s,
+        "\n7 days with maxDataPoints 1000 in process (medians): history read {}, series {}, Arrow encoding {}: {} in all (goal < 1 ms: {}).",
+        ms(downsampled[0]),
+        ms(downsampled[1]),
+        ms(downsampled[2]),
+        ms(downsampled.iter().sum()),
+        if downsampled.iter().sum::<Duration>() < Duration::from_millis(1) { "met" } else { "NOT met" },
+    );
+    for (what, phases) in [
+        ("7 days, full resolution", fast_full),
+        ("7 days, maxDataPoints 1000", fast_downsampled),
+    ] {
+        let _ = writeln!(
+            s,
+            "\nThe fast path (`History::polls`, `timeseries::frame_of_polls`), {what}, in process (medians): history read {}, series {}, Arrow encoding {}: {} in all.",
+            ms(phases[0]),
+            ms(phases[1]),
+            ms(phases[2]),
+            ms(phases.iter().sum()),
+        );
+    }
     if !complaints.is_empty() {
         let _ = writeln!(s, "\nPlugin warnings/errors logged: {}", complaints.len());
         for c in complaints.iter().take(5) {
@@ -393,12 +556,17 @@ pub(crate) async fn compare(
             "importMs": import_time.as_secs_f64() * 1e3, "runs": cfg.runs,
             "inProcessReadMs": read.as_secs_f64() * 1e3, "inProcessSeriesMs": series.as_secs_f64() * 1e3,
             "inProcessEncodeMs": encode.as_secs_f64() * 1e3,
+            "cases": cases_json, "handshakeMs": [first_handshake.as_secs_f64() * 1e3, restart_handshake.as_secs_f64() * 1e3],
+            "firstQueryMs": first_query.as_secs_f64() * 1e3,
+            "downsampledInProcessMs": downsampled.map(|d| d.as_secs_f64() * 1e3),
+            "fastPathFullInProcessMs": fast_full.map(|d| d.as_secs_f64() * 1e3),
+            "fastPathDownsampledInProcessMs": fast_downsampled.map(|d| d.as_secs_f64() * 1e3),
         }),
     );
     Ok(())
 }
 
-/// Where the plugin's time goes, in process on the same history: the SQLite range read, the
+/// Where the plugin's time goes, in process on the same history: the history read, the
 /// series, the Arrow encoding. Medians over `runs`.
 pub(crate) async fn breakdown(
     db: &Path,
@@ -407,9 +575,28 @@ pub(crate) async fn breakdown(
     times: &[DateTime<Utc>],
     runs: usize,
 ) -> Result<[Duration; 3]> {
+    breakdown_of(
+        db,
+        uid,
+        target,
+        edge_series_query(COMPARE_CP_CODE, times),
+        runs,
+        false,
+    )
+    .await
+}
+
+/// [`breakdown`] of any `timeseries` query of the comparison's target.
+pub(crate) async fn breakdown_of(
+    db: &Path,
+    uid: &str,
+    target: &Target,
+    dq: DataQuery,
+    runs: usize,
+    fast: bool,
+) -> Result<[Duration; 3]> {
     let history =
         estats::history::History::open(Some(db)).ctx(|| format!("opening {}", db.display()))?;
-    let dq = edge_series_query(COMPARE_CP_CODE, times);
     let range = dq.time_range.unwrap_or_default();
     let query = estats::query::Query::parse(
         "A",
@@ -426,6 +613,31 @@ pub(crate) async fn breakdown(
     .ctx(|| "the comparison query".into())?;
     let mut phases: [Vec<Duration>; 3] = Default::default();
     for _ in 0..runs.max(1) {
+        if fast {
+            // History::polls and the series built on them (the handler's fast path).
+            let t = Instant::now();
+            let polls = history
+                .polls(
+                    uid,
+                    target,
+                    query.from,
+                    query.to,
+                    estats::handlers::timeseries::series::wanted(
+                        &estats::handlers::timeseries::series::SeriesSpec::of(&query),
+                    ),
+                )
+                .await
+                .ctx(|| "reading the history".into())?;
+            phases[0].push(t.elapsed());
+            let t = Instant::now();
+            let frame = estats::handlers::timeseries::frame_of_polls(&query, &polls);
+            phases[1].push(t.elapsed());
+            let t = Instant::now();
+            let bytes = frame.encode("A").ctx(|| "encoding the frame".into())?;
+            phases[2].push(t.elapsed());
+            std::hint::black_box(bytes);
+            continue;
+        }
         let t = Instant::now();
         let points = history
             .range(uid, target, query.from, query.to)
@@ -444,6 +656,15 @@ pub(crate) async fn breakdown(
         v.sort();
         percentile(&v, 0.5)
     }))
+}
+
+/// One more query shape timed against Prometheus: the plugin's query and Prometheus' variants.
+struct Case {
+    name: &'static str,
+    plugin: DataQuery,
+    prometheus: Vec<(&'static str, Vec<(&'static str, String)>)>,
+    /// Highest plugin p50 / the fastest Prometheus p50 that meets issue 13.
+    goal: f64,
 }
 
 pub(crate) fn run_import(db: &Path, uid: &str, file: &Path) -> Result<String> {

@@ -2,7 +2,9 @@
 //!
 //! Rows are keyed by data source uid and target key, so one file can serve several data sources
 //! without mixing them. Only the latest sample of a target is ever held in RAM (by the poller);
-//! ranges are read from the database on demand.
+//! ranges are read from the database on demand: [`History::range`] as samples, or
+//! [`History::polls`] as [`polls::Polls`] (the `timeseries` handler's fast path, with no sample
+//! built per poll).
 //!
 //! Threading: async methods run their SQL on tokio's blocking pool. Writes go through one writer
 //! connection behind a mutex; reads use a small pool of separate connections, and WAL mode lets
@@ -16,6 +18,7 @@
 //! poll to cover that too.
 
 pub mod import;
+pub mod polls;
 pub mod schema;
 pub mod store;
 
@@ -342,6 +345,25 @@ impl History {
                     .into_iter()
                     .map(|r| r.point)
                     .collect())
+            })
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The polls of a target with `from <= at <= to`, ascending, as the `timeseries` handler
+    /// reads them ([`polls::Polls`]: no sample built per poll), keeping what `wanted` asks.
+    pub async fn polls(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        wanted: polls::Wanted,
+    ) -> Result<polls::Polls, HistoryError> {
+        let (from, to) = (store::ms(from), store::ms(to));
+        Ok(self
+            .read(uid, target, move |conn, tid| {
+                polls::read(conn, tid, from, to, wanted)
             })
             .await?
             .unwrap_or_default())

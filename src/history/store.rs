@@ -86,6 +86,31 @@ pub mod codec {
 
     pub type Sides = (Vec<StatusCodeCount>, Vec<StatusCodeCount>);
 
+    /// A stored percentage back from its units (the one conversion [`decode`] uses too).
+    #[inline]
+    pub fn pct_of_units(units: u64) -> f64 {
+        units as f64 / 10_000.0
+    }
+
+    /// Calls `f(status << 1 | side, hits, percentage units)` for each code of `buf`, edge codes
+    /// first; `None` (after calling `f` for the codes before) where [`decode`] would fail.
+    #[inline]
+    pub fn walk(buf: &[u8], mut f: impl FnMut(u64, u64, u64)) -> Option<()> {
+        let (&version, body) = buf.split_first()?;
+        if version != VERSION {
+            return None;
+        }
+        let mut pos = 0;
+        while pos < body.len() {
+            let key = get(body, &mut pos)?;
+            u16::try_from(key >> 1).ok()?;
+            let hits = get(body, &mut pos)?;
+            let units = get(body, &mut pos)?;
+            f(key, hits, units);
+        }
+        Some(())
+    }
+
     pub fn decode(buf: &[u8]) -> Option<Sides> {
         let (&version, _) = buf.split_first()?;
         if version != VERSION {
@@ -113,7 +138,7 @@ pub mod codec {
             let c = StatusCodeCount {
                 http_status: u16::try_from(key >> 1).ok()?,
                 hits,
-                percentage: pct as f64 / 10_000.0,
+                percentage: pct_of_units(pct),
             };
             if key & 1 == 0 {
                 edge.push(c);

@@ -661,3 +661,131 @@ fn sigkill_writer_process() {
         std::io::stdout().flush().unwrap();
     }
 }
+
+/// A varied history: codes appearing and vanishing, classes, a code above 999, failures,
+/// a hole of missing polls, totals missing on one side.
+async fn varied_history() -> (History, DateTime<Utc>, DateTime<Utc>) {
+    let h = History::open(None).unwrap();
+    let t = target();
+    let start = t0();
+    let mut at = start;
+    for i in 0..400u64 {
+        // Missing polls from 200 to 230: a hole.
+        if (200..230).contains(&i) {
+            at += ChronoDuration::minutes(2);
+            continue;
+        }
+        if i % 37 == 5 {
+            h.record_failure("ds", &t, at, &failure()).await.unwrap();
+        } else {
+            let mut s = sample(at, i % 7);
+            if i % 3 == 0 {
+                s.edge.codes.push(StatusCodeCount {
+                    http_status: 504,
+                    hits: i % 5,
+                    percentage: (i % 5) as f64 * 0.37,
+                });
+            }
+            if i % 11 == 0 {
+                s.edge.codes.insert(
+                    0,
+                    StatusCodeCount {
+                        http_status: 101,
+                        hits: 1,
+                        percentage: 0.01,
+                    },
+                );
+                s.origin.codes.push(StatusCodeCount {
+                    http_status: 1234,
+                    hits: 2,
+                    percentage: 0.33,
+                });
+            }
+            if i % 13 == 0 {
+                s.edge.failure_percentage = None;
+            }
+            h.record_sample("ds", &t, &s).await.unwrap();
+        }
+        at += ChronoDuration::minutes(2);
+    }
+    (h, start, at)
+}
+
+#[tokio::test]
+async fn the_polls_path_gives_the_frames_of_the_samples_path() {
+    use crate::handlers::timeseries;
+    use crate::query::{Query, QueryContext};
+    let (h, start, end) = varied_history().await;
+    let mut checked = 0;
+    for json in [
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS"}"#,
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "side": "edge", "metric": "hits"}"#,
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "class"}"#,
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "class", "side": "origin", "statusFilter": "5xx,404,3xx"}"#,
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "failurePercentage"}"#,
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "hits"}"#,
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "errors", "side": "origin"}"#,
+        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "statusFilter": "503,1xx"}"#,
+        r#"{"cpCode": 1, "delivery": "STANDARD_TLS"}"#,
+    ] {
+        for (from, to) in [
+            (start, end),
+            (
+                start + ChronoDuration::minutes(61),
+                end - ChronoDuration::minutes(300),
+            ),
+            (end, end + ChronoDuration::hours(1)),
+        ] {
+            for max_data_points in [0, 7, 100, 1000] {
+                for interval_ms in [1_000, 600_000] {
+                    let ctx = QueryContext {
+                        from_ms: from.timestamp_millis(),
+                        to_ms: to.timestamp_millis(),
+                        interval_ms,
+                        max_data_points,
+                    };
+                    let q = Query::parse("A", json.as_bytes(), "timeseries", ctx, None).unwrap();
+                    let points = h.range("ds", &q.target, q.from, q.to).await.unwrap();
+                    let slow = timeseries::frame(&q, &points);
+                    let fast = timeseries::frame_from_history(&q, &h, "ds").await.unwrap();
+                    assert_eq!(
+                        fast, slow,
+                        "{json} {from} {to} {max_data_points} {interval_ms}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 9 * 3 * 4 * 2);
+}
+
+#[tokio::test]
+async fn polls_with_an_unreadable_code_blob_are_reported_corrupt() {
+    let h = History::open(None).unwrap();
+    let t = target();
+    h.record_sample("ds", &t, &sample(t0(), 1)).await.unwrap();
+    h.with_writer(|conn| {
+        conn.execute("UPDATE samples SET codes = x'0185'", [])
+            .map_err(store::sql)
+    })
+    .unwrap();
+    let wanted = polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: true,
+    };
+    let err = h.polls("ds", &t, t0(), t0(), wanted).await.unwrap_err();
+    assert!(matches!(err, HistoryError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    let none = h
+        .polls("ds", &target_two(), t0(), t0(), wanted)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+fn target_two() -> Target {
+    Target::cp_code(42, None)
+}

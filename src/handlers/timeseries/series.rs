@@ -18,15 +18,16 @@
 //! - every row says whether it is a gap (no successful sample in it), whatever the columns: the
 //!   live path fills the columns a set lacks with 0 in samples and null in gaps.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::history::polls::{Polls, Wanted};
 use crate::history::store::from_ms;
 use crate::history::Point;
 use crate::query::{status_group, GroupBy, Metric, Query, StatusFilter};
-use crate::sample::{Sample, Side};
+use crate::sample::Side;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -77,28 +78,17 @@ impl<'a> SeriesSpec<'a> {
 
 pub const TOTAL: &str = "total";
 
-fn groups_of(
-    points: &[&Point],
-    side: Side,
-    group_by: GroupBy,
-    filter: &StatusFilter,
-) -> Vec<String> {
+/// The groups of one side: those the filter names, and those of the codes seen that it keeps.
+fn groups_of(codes: &BTreeSet<u16>, group_by: GroupBy, filter: &StatusFilter) -> Vec<String> {
     if group_by == GroupBy::Total {
         return vec![TOTAL.to_string()];
-    }
-    // Distinct codes first: naming a group per code per sample allocates once per value.
-    let mut codes: BTreeSet<u16> = BTreeSet::new();
-    for p in points {
-        if let Some(s) = &p.sample {
-            codes.extend(s.side(side).codes.iter().map(|c| c.http_status));
-        }
     }
     let mut groups: BTreeSet<String> = filter.explicit_groups(group_by).into_iter().collect();
     groups.extend(
         codes
-            .into_iter()
-            .filter(|c| filter.matches(*c))
-            .map(|c| status_group(c, group_by)),
+            .iter()
+            .filter(|c| filter.matches(**c))
+            .map(|c| status_group(*c, group_by)),
     );
     let mut groups: Vec<String> = groups.into_iter().collect();
     // "99" < "404" < "503" and "2xx" < "5xx": shorter first, then by text.
@@ -106,63 +96,196 @@ fn groups_of(
     groups
 }
 
-/// The `total` group of one side in one successful sample.
-fn total_value(sample: &Sample, side: Side, metric: Metric) -> f64 {
-    let stats = sample.side(side);
-    // A successful answer that omits a total says there was nothing to count.
+fn slot(side: Side) -> usize {
+    match side {
+        Side::Edge => 0,
+        Side::Origin => 1,
+    }
+}
+
+/// The polls a series set is built from: [`Point`]s (samples) or stored [`Polls`] (code blobs
+/// walked in place). Indexes are positions in the source.
+trait Source {
+    fn len(&self) -> usize;
+    fn in_range(&self, i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool;
+    fn at_ms(&self, i: usize) -> i64;
+    fn ok(&self, i: usize) -> bool;
+    /// The `total` group of `side` in successful poll `i`.
+    fn total(&self, i: usize, side: Side, metric: Metric) -> f64;
+    /// `f(side, status, value of metric)` for every code of successful poll `i`, the edge's
+    /// first, each side in stored (ascending) order.
+    fn codes(&self, i: usize, metric: Metric, f: impl FnMut(Side, u16, f64));
+    /// The statuses of `side` in all of the source, when known without walking it.
+    fn statuses(&self, side: Side) -> Option<&BTreeSet<u16>>;
+}
+
+/// The value a code contributes to `metric`.
+fn code_value(metric: Metric, hits: u64, percentage: f64) -> f64 {
     match metric {
-        Metric::Hits => stats.hits.unwrap_or(0) as f64,
-        Metric::Errors => stats.errors.unwrap_or(0) as f64,
-        Metric::FailurePercentage | Metric::Percentage => stats.failure_percentage.unwrap_or(0.0),
+        Metric::Hits | Metric::Errors => hits as f64,
+        Metric::Percentage | Metric::FailurePercentage => percentage,
+    }
+}
+
+/// What [`build_polls`] needs read of each poll for `spec`.
+pub fn wanted(spec: &SeriesSpec) -> Wanted {
+    Wanted {
+        edge: spec.sides.contains(&Side::Edge),
+        origin: spec.sides.contains(&Side::Origin),
+        hits: matches!(spec.metric, Metric::Hits | Metric::Errors),
+        totals: spec.group_by == GroupBy::Total,
+    }
+}
+
+impl Source for [Point] {
+    fn len(&self) -> usize {
+        <[Point]>::len(self)
+    }
+
+    fn in_range(&self, i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        self[i].at >= from && self[i].at <= to
+    }
+
+    fn at_ms(&self, i: usize) -> i64 {
+        self[i].at.timestamp_millis()
+    }
+
+    fn ok(&self, i: usize) -> bool {
+        self[i].sample.is_some()
+    }
+
+    fn total(&self, i: usize, side: Side, metric: Metric) -> f64 {
+        let Some(sample) = &self[i].sample else {
+            return 0.0;
+        };
+        let stats = sample.side(side);
+        // A successful answer that omits a total says there was nothing to count.
+        match metric {
+            Metric::Hits => stats.hits.unwrap_or(0) as f64,
+            Metric::Errors => stats.errors.unwrap_or(0) as f64,
+            Metric::FailurePercentage | Metric::Percentage => {
+                stats.failure_percentage.unwrap_or(0.0)
+            }
+        }
+    }
+
+    fn codes(&self, i: usize, metric: Metric, mut f: impl FnMut(Side, u16, f64)) {
+        if let Some(sample) = &self[i].sample {
+            for side in Side::BOTH {
+                for c in &sample.side(side).codes {
+                    f(
+                        side,
+                        c.http_status,
+                        code_value(metric, c.hits, c.percentage),
+                    );
+                }
+            }
+        }
+    }
+
+    fn statuses(&self, _: Side) -> Option<&BTreeSet<u16>> {
+        None
+    }
+}
+
+impl Source for Polls {
+    fn len(&self) -> usize {
+        Polls::len(self)
+    }
+
+    fn in_range(&self, i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        let at = from_ms(self.polls[i].at_ms);
+        at >= from && at <= to
+    }
+
+    fn at_ms(&self, i: usize) -> i64 {
+        self.polls[i].at_ms
+    }
+
+    fn ok(&self, i: usize) -> bool {
+        self.polls[i].ok
+    }
+
+    fn total(&self, i: usize, side: Side, metric: Metric) -> f64 {
+        use crate::history::polls::*;
+        let base = match side {
+            Side::Edge => EDGE_HITS,
+            Side::Origin => ORIGIN_HITS,
+        };
+        let offset = match metric {
+            Metric::Hits => EDGE_HITS,
+            Metric::Errors => EDGE_ERRORS,
+            Metric::FailurePercentage | Metric::Percentage => EDGE_FAILURE_PCT,
+        };
+        self.polls[i].totals[base + offset]
+    }
+
+    fn codes(&self, i: usize, _: Metric, mut f: impl FnMut(Side, u16, f64)) {
+        // Read with `wanted`: the value is the metric's already.
+        self.for_each_code(&self.polls[i], |origin, status, value| {
+            f(
+                if origin { Side::Origin } else { Side::Edge },
+                status,
+                value,
+            )
+        });
+    }
+
+    fn statuses(&self, side: Side) -> Option<&BTreeSet<u16>> {
+        Some(Polls::statuses(self, side == Side::Origin))
     }
 }
 
 /// The column of each (side, status code): a direct table for HTTP codes (one lookup per
 /// value of a week at full resolution must not hash), a map for anything else.
-#[derive(Default)]
 struct ColumnTable {
-    direct: [Vec<Option<Option<usize>>>; 2],
-    other: HashMap<(Side, u16), Option<usize>>,
+    direct: [Vec<Option<usize>>; 2],
+    other: HashMap<(Side, u16), usize>,
 }
 
 impl ColumnTable {
     const DIRECT: usize = 1000;
 
-    fn slot(side: Side) -> usize {
-        match side {
-            Side::Edge => 0,
-            Side::Origin => 1,
+    fn new(
+        codes: &[BTreeSet<u16>; 2],
+        columns: &[(Side, String)],
+        group_by: GroupBy,
+        filter: &StatusFilter,
+    ) -> ColumnTable {
+        let mut table = ColumnTable {
+            direct: [vec![None; Self::DIRECT], vec![None; Self::DIRECT]],
+            other: HashMap::new(),
+        };
+        if group_by == GroupBy::Total {
+            return table;
         }
+        for side in Side::BOTH {
+            for &code in &codes[slot(side)] {
+                if !filter.matches(code) {
+                    continue;
+                }
+                let group = status_group(code, group_by);
+                let Some(column) = columns
+                    .iter()
+                    .position(|(sd, g)| *sd == side && *g == group)
+                else {
+                    continue;
+                };
+                if usize::from(code) < Self::DIRECT {
+                    table.direct[slot(side)][usize::from(code)] = Some(column);
+                } else {
+                    table.other.insert((side, code), column);
+                }
+            }
+        }
+        table
     }
 
-    fn get_or_insert_with(
-        &mut self,
-        side: Side,
-        code: u16,
-        column: impl FnOnce() -> Option<usize>,
-    ) {
-        if usize::from(code) < Self::DIRECT {
-            let table = &mut self.direct[Self::slot(side)];
-            if table.is_empty() {
-                table.resize(Self::DIRECT, None);
-            }
-            if table[usize::from(code)].is_none() {
-                table[usize::from(code)] = Some(column());
-            }
-        } else {
-            self.other.entry((side, code)).or_insert_with(column);
-        }
-    }
-
+    #[inline]
     fn get(&self, side: Side, code: u16) -> Option<usize> {
-        if usize::from(code) < Self::DIRECT {
-            self.direct[Self::slot(side)]
-                .get(usize::from(code))
-                .copied()
-                .flatten()
-                .flatten()
-        } else {
-            self.other.get(&(side, code)).copied().flatten()
+        match self.direct[slot(side)].get(usize::from(code)) {
+            Some(column) => *column,
+            None => self.other.get(&(side, code)).copied(),
         }
     }
 }
@@ -178,6 +301,16 @@ fn median_step(times: &[i64]) -> Option<i64> {
 
 /// The series of `spec` over `points` (in any order), with the gap mask of its rows.
 pub fn build(points: &[Point], spec: &SeriesSpec) -> SeriesSet {
+    build_from(points, spec)
+}
+
+/// [`build`] over stored polls ([`crate::history::History::polls`]) read with [`wanted`]`(spec)`,
+/// without a sample per poll.
+pub fn build_polls(polls: &Polls, spec: &SeriesSpec) -> SeriesSet {
+    build_from(polls, spec)
+}
+
+fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
     let &SeriesSpec {
         sides,
         group_by,
@@ -188,151 +321,191 @@ pub fn build(points: &[Point], spec: &SeriesSpec) -> SeriesSet {
         interval,
         max_data_points,
     } = spec;
-    // In range, ascending, one per instant (a successful poll wins over a failed one).
-    let mut pts: Vec<&Point> = points
-        .iter()
-        .filter(|p| p.at >= from && p.at <= to)
+    // In range, ascending, one per instant (a successful poll wins over a failed one). Stored
+    // polls come sorted: the sort is then skipped.
+    let key = |i: usize| (src.at_ms(i), !src.ok(i));
+    let mut pts: Vec<usize> = (0..src.len())
+        .filter(|&i| src.in_range(i, from, to))
         .collect();
-    pts.sort_by_key(|p| (p.at, p.sample.is_none()));
-    pts.dedup_by_key(|p| p.at);
+    if !pts.windows(2).all(|w| key(w[0]) < key(w[1])) {
+        pts.sort_by_key(|&i| key(i));
+    }
+    pts.dedup_by_key(|i| src.at_ms(*i));
+    let ms: Vec<i64> = pts.iter().map(|&i| src.at_ms(i)).collect();
 
-    let mut sides: Vec<Side> = sides.to_vec();
-    sides.sort();
-    sides.dedup();
+    let mut wanted = [false; 2];
+    for &side in sides {
+        wanted[slot(side)] = true;
+    }
+    let sides: Vec<Side> = Side::BOTH
+        .into_iter()
+        .filter(|s| wanted[slot(*s)])
+        .collect();
+    // Distinct codes per side first: naming a group per code per sample allocates per value.
+    let mut codes: [BTreeSet<u16>; 2] = Default::default();
+    let known = pts.len() == src.len();
+    if group_by != GroupBy::Total && known && src.statuses(Side::Edge).is_some() {
+        for side in sides.iter().copied() {
+            codes[slot(side)] = src.statuses(side).cloned().unwrap_or_default();
+        }
+    } else if group_by != GroupBy::Total {
+        let mut seen = [[false; ColumnTable::DIRECT]; 2];
+        for &i in &pts {
+            src.codes(i, metric, |side, code, _| {
+                let s = slot(side);
+                if !wanted[s] {
+                    return;
+                }
+                match seen[s].get_mut(usize::from(code)) {
+                    Some(true) => {}
+                    Some(flag) => {
+                        *flag = true;
+                        codes[s].insert(code);
+                    }
+                    None => {
+                        codes[s].insert(code);
+                    }
+                }
+            });
+        }
+    }
     let columns: Vec<(Side, String)> = sides
         .iter()
         .flat_map(|&side| {
-            groups_of(&pts, side, group_by, filter)
+            groups_of(&codes[slot(side)], group_by, filter)
                 .into_iter()
                 .map(move |g| (side, g))
         })
         .collect();
-
     // The column of each (side, status code) seen, worked out once: naming the group of every
     // code of every sample for every column made a week at full resolution cost tens of ms.
-    let mut column_of = ColumnTable::default();
-    if group_by != GroupBy::Total {
-        for s in pts.iter().filter_map(|p| p.sample.as_ref()) {
-            for &side in &sides {
-                for c in &s.side(side).codes {
-                    column_of.get_or_insert_with(side, c.http_status, || {
-                        if !filter.matches(c.http_status) {
-                            return None;
-                        }
-                        let group = status_group(c.http_status, group_by);
-                        columns
-                            .iter()
-                            .position(|(sd, g)| *sd == side && *g == group)
-                    });
-                }
-            }
-        }
-    }
-    let row_of = |p: &Point| -> Vec<Option<f64>> {
-        let Some(s) = p.sample.as_ref() else {
-            return vec![None; columns.len()];
-        };
+    let column_of = ColumnTable::new(&codes, &columns, group_by, filter);
+    let width = columns.len();
+    // The values of successful poll `i`, in `row` (one per column): sums over the codes of a
+    // group, in the order the codes come, as a row always was.
+    let fill = |i: usize, row: &mut [f64]| {
+        row.fill(0.0);
         if group_by == GroupBy::Total {
-            return columns
-                .iter()
-                .map(|(side, _)| Some(total_value(s, *side, metric)))
-                .collect();
-        }
-        let mut row = vec![Some(0.0); columns.len()];
-        for &side in &sides {
-            for c in &s.side(side).codes {
-                if let Some(i) = column_of.get(side, c.http_status) {
-                    if let Some(v) = row[i].as_mut() {
-                        *v += match metric {
-                            Metric::Hits | Metric::Errors => c.hits as f64,
-                            Metric::Percentage | Metric::FailurePercentage => c.percentage,
-                        };
-                    }
-                }
+            for (v, (side, _)) in row.iter_mut().zip(&columns) {
+                *v = src.total(i, *side, metric);
             }
+            return;
         }
-        row
+        src.codes(i, metric, |side, code, value| {
+            if !wanted[slot(side)] {
+                return;
+            }
+            if let Some(c) = column_of.get(side, code) {
+                row[c] += value;
+            }
+        });
     };
 
-    let ms: Vec<i64> = pts.iter().map(|p| p.at.timestamp_millis()).collect();
     let step = median_step(&ms);
-    // Instants where a missing run of polls starts: one usual step after the last poll seen.
-    let holes: Vec<i64> = match step {
-        Some(m) => ms
-            .windows(2)
-            .filter(|w| w[1] - w[0] > 2 * m)
-            .map(|w| w[0] + m)
-            .collect(),
-        None => Vec::new(),
+    // After poll k (of `pts`), whether a missing run of polls starts: then a gap row one usual
+    // step after it, strictly before the next poll.
+    let hole_after = |k: usize| -> Option<i64> {
+        let m = step?;
+        let next = *ms.get(k + 1)?;
+        (next - ms[k] > 2 * m).then_some(ms[k] + m)
     };
-    let gap = || (true, vec![None; columns.len()]);
 
-    // Per row instant: whether it is a gap, and its values.
-    let mut rows: BTreeMap<i64, (bool, Vec<Option<f64>>)> = BTreeMap::new();
+    let mut row = vec![0.0; width];
+    let mut times: Vec<i64>;
+    let mut gaps: Vec<bool>;
+    let mut values: Vec<Vec<Option<f64>>>;
     if max_data_points == 0 || pts.len() <= max_data_points as usize {
-        for (p, at) in pts.iter().zip(&ms) {
-            rows.insert(*at, (p.sample.is_none(), row_of(p)));
-        }
-        for h in holes {
-            rows.entry(h).or_insert_with(gap);
+        let rows = pts.len() + (0..pts.len()).filter(|&k| hole_after(k).is_some()).count();
+        times = Vec::with_capacity(rows);
+        gaps = Vec::with_capacity(rows);
+        values = (0..width).map(|_| Vec::with_capacity(rows)).collect();
+        for (k, &i) in pts.iter().enumerate() {
+            times.push(ms[k]);
+            if src.ok(i) {
+                fill(i, &mut row);
+                gaps.push(false);
+                for (column, v) in values.iter_mut().zip(&row) {
+                    column.push(Some(*v));
+                }
+            } else {
+                gaps.push(true);
+                values.iter_mut().for_each(|c| c.push(None));
+            }
+            if let Some(h) = hole_after(k) {
+                times.push(h);
+                gaps.push(true);
+                values.iter_mut().for_each(|c| c.push(None));
+            }
         }
     } else {
         let from_ms = from.timestamp_millis();
         let span = (to.timestamp_millis() - from_ms).max(0);
-        let width = (interval.as_millis() as i64)
+        let bucket_width = (interval.as_millis() as i64)
             .max((span + i64::from(max_data_points) - 1) / i64::from(max_data_points))
             .max(1);
-        let bucket = |at: i64| from_ms + (at - from_ms).div_euclid(width) * width;
-        // Per bucket: whether a sample succeeded, and per column (sum, count) of the non-null
-        // values.
-        let mut acc: BTreeMap<i64, (bool, Vec<(f64, u32)>)> = BTreeMap::new();
-        for (p, at) in pts.iter().zip(&ms) {
-            let (succeeded, cells) = acc
-                .entry(bucket(*at))
-                .or_insert_with(|| (false, vec![(0.0, 0); columns.len()]));
-            *succeeded |= p.sample.is_some();
-            for (cell, v) in cells.iter_mut().zip(row_of(p)) {
-                if let Some(v) = v {
-                    cell.0 += v;
-                    cell.1 += 1;
+        let bucket = |at: i64| from_ms + (at - from_ms).div_euclid(bucket_width) * bucket_width;
+        // Row instants: the buckets of the polls and of the holes, ascending (both lists are).
+        let mut keys: Vec<i64> = Vec::new();
+        let mut hole_keys: Vec<i64> = Vec::new();
+        for (k, &at) in ms.iter().enumerate() {
+            let b = bucket(at);
+            if keys.last() != Some(&b) {
+                keys.push(b);
+            }
+            if let Some(h) = hole_after(k) {
+                let b = bucket(h);
+                if hole_keys.last() != Some(&b) {
+                    hole_keys.push(b);
                 }
             }
         }
-        for (b, (succeeded, cells)) in acc {
-            rows.insert(
-                b,
-                (
-                    !succeeded,
-                    cells
-                        .into_iter()
-                        .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n)))
-                        .collect(),
-                ),
-            );
+        if !hole_keys.is_empty() {
+            keys.extend(hole_keys);
+            keys.sort_unstable();
+            keys.dedup();
         }
-        for h in holes {
-            rows.entry(bucket(h)).or_insert_with(gap);
+        // Per bucket: the successful polls in it, and per column the sum of their values.
+        let mut ok_polls = vec![0u32; keys.len()];
+        let mut sums = vec![0.0f64; keys.len() * width];
+        let mut at = 0;
+        for (k, &i) in pts.iter().enumerate() {
+            let b = bucket(ms[k]);
+            while keys[at] != b {
+                at += 1;
+            }
+            if !src.ok(i) {
+                continue;
+            }
+            ok_polls[at] += 1;
+            fill(i, &mut row);
+            for (sum, v) in sums[at * width..(at + 1) * width].iter_mut().zip(&row) {
+                *sum += *v;
+            }
         }
+        gaps = ok_polls.iter().map(|n| *n == 0).collect();
+        values = (0..width)
+            .map(|c| {
+                ok_polls
+                    .iter()
+                    .enumerate()
+                    .map(|(b, n)| (*n > 0).then(|| sums[b * width + c] / f64::from(*n)))
+                    .collect()
+            })
+            .collect();
+        times = keys;
     }
 
-    let times = rows.keys().map(|ms| from_ms(*ms)).collect();
-    let mut gaps = Vec::with_capacity(rows.len());
-    let mut series: Vec<Series> = columns
+    let series = columns
         .into_iter()
-        .map(|(side, status)| Series {
+        .zip(values)
+        .map(|((side, status), values)| Series {
             side,
             status,
-            values: Vec::with_capacity(rows.len()),
+            values,
         })
         .collect();
-    for (gap, row) in rows.into_values() {
-        gaps.push(gap);
-        for (s, v) in series.iter_mut().zip(row) {
-            s.values.push(v);
-        }
-    }
     SeriesSet {
-        times,
+        times: times.into_iter().map(from_ms).collect(),
         series,
         gaps,
     }
@@ -342,7 +515,7 @@ pub fn build(points: &[Point], spec: &SeriesSpec) -> SeriesSet {
 mod tests {
     use super::*;
     use crate::estats::model::StatusCodeCount;
-    use crate::sample::SideStats;
+    use crate::sample::{Sample, SideStats};
 
     const T0: i64 = 1_700_000_000_000;
 
