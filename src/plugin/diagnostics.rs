@@ -54,7 +54,7 @@ fn gauges_of(instance: &Instance) -> DataSourceGauges {
         uid: instance.uid.clone(),
         poll_interval: monitor.settings().poll_interval,
         budget: instance.upstream.budget(),
-        history_bytes: monitor.history().file_size(),
+        history_bytes: monitor.store().file_size(),
         targets,
     }
 }
