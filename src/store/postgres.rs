@@ -247,7 +247,9 @@ fn pg_config(db: &HistoryDatabase) -> tokio_postgres::Config {
         .port(db.port)
         .dbname(&db.database)
         .user(&db.user)
-        .application_name("akamai-estats-datasource")
+        // The schema in the name lets an administrator (and the tests) tell stores apart in
+        // pg_stat_activity.
+        .application_name(&format!("akamai-estats {}", db.schema))
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30))
@@ -1129,6 +1131,65 @@ impl PgStore {
                     self.s()
                 ),
                 &[&client_key, &within.as_secs_f64()],
+            )
+            .await
+            .map_err(|e| pg_error(&self.inner.db, e))?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+
+    /// The lease row of a target: its owner (if any) and epoch.
+    pub async fn lease(
+        &self,
+        uid: &str,
+        target: &Target,
+    ) -> Result<Option<(Option<String>, i64)>, PgError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT CASE WHEN expires_at > now() THEN owner END, epoch FROM {}.targets WHERE uid = $1 AND target = $2",
+                    self.s()
+                ),
+                &[&uid, &target.key()],
+            )
+            .await
+            .map_err(|e| pg_error(&self.inner.db, e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// The instant and lease epoch of every row of a target, ascending: who wrote what.
+    pub async fn writes(
+        &self,
+        uid: &str,
+        target: &Target,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, PgError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT sampled_at, epoch FROM {}.samples WHERE uid = $1 AND target = $2 ORDER BY sampled_at",
+                    self.s()
+                ),
+                &[&uid, &target.key()],
+            )
+            .await
+            .map_err(|e| pg_error(&self.inner.db, e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Ends every connection of this store's schema, from any process (`pg_terminate_backend`):
+    /// the tests' database outage. Returns how many were ended.
+    pub async fn terminate_connections(&self) -> Result<u64, PgError> {
+        let client = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_error(&self.inner.db, e))?;
+        let row = client
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity                  WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&format!("akamai-estats {}", self.s())],
             )
             .await
             .map_err(|e| pg_error(&self.inner.db, e))?;
