@@ -496,3 +496,100 @@ async fn an_unreachable_database_fails_health_and_queries_naming_it_without_the_
     );
     assert!(!health.message.contains("SECRETPG"));
 }
+
+#[tokio::test]
+async fn history_copy_moves_an_sqlite_history_into_postgres_idempotently() {
+    let Some(db) = test_database("ha_copy").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.db");
+    let history = estats::history::History::open(Some(&file)).unwrap();
+    let t0 = Utc::now() - chrono::Duration::minutes(10);
+    for i in 0..5i64 {
+        let at = t0 + chrono::Duration::seconds(i * 60);
+        let sample: estats::sample::Sample = serde_json::from_value(json!({
+            "sampled_at": at,
+            "edge": {"hits": 100 + i, "errors": 1, "failure_percentage": 1.0, "codes": [{"httpStatus": 200, "hits": 99 + i, "percentage": 99.0}, {"httpStatus": 503, "hits": 1, "percentage": 1.0}]},
+            "origin": {"hits": null, "errors": null, "failure_percentage": null, "codes": []},
+            "top_ips": []
+        }))
+        .unwrap();
+        history
+            .record_sample("copied", &target(CP), &sample)
+            .await
+            .unwrap();
+    }
+    history
+        .record_sample("other", &target(CP), &{
+            let mut s = history
+                .latest("copied", &target(CP))
+                .await
+                .unwrap()
+                .unwrap();
+            s.sampled_at = t0;
+            s
+        })
+        .await
+        .unwrap();
+    drop(history);
+    let url = format!(
+        "postgres://{}@{}:{}/{}?sslmode=disable",
+        db.user, db.host, db.port, db.database
+    );
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gpx_akamai_estats"))
+            .args(["history", "copy", "--from"])
+            .arg(&file)
+            .args([
+                "--to",
+                &url,
+                "--schema",
+                &db.schema,
+                "--datasource",
+                "copied",
+            ])
+            .output()
+            .expect("the CLI runs")
+    };
+    let first = run();
+    let out = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(
+        first.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(out.contains("5 new"), "{out}");
+    let second = run();
+    let out = String::from_utf8_lossy(&second.stdout).to_string();
+    assert!(out.contains("0 new, 5 already there"), "{out}");
+    let store = PgStore::new(&db).unwrap();
+    let points = store
+        .range(
+            "copied",
+            &target(CP),
+            t0 - chrono::Duration::seconds(1),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 5);
+    assert_eq!(points[4].sample.as_ref().unwrap().edge.hits, Some(104));
+    assert!(store.writes("other", &target(CP)).await.unwrap().is_empty());
+    // A password in --to is refused.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_gpx_akamai_estats"))
+        .args(["history", "copy", "--from"])
+        .arg(&file)
+        .args([
+            "--to",
+            "postgres://u:SECRETPG@127.0.0.1/test",
+            "--datasource",
+            "copied",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(err.contains("--to") && !err.contains("SECRETPG"), "{err}");
+    store.drop_schema().await.unwrap();
+}

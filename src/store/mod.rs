@@ -264,6 +264,69 @@ impl crate::upstream::SharedBudget for PgBudget {
     }
 }
 
+/// What [`copy_sqlite`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Rows read from SQLite (samples and failed polls).
+    pub rows: u64,
+    /// Rows new to PostgreSQL (the others were there already).
+    pub inserted: u64,
+}
+
+/// Copies data source `uid`'s history from the SQLite file `from` into `to`, through the
+/// history's own JSON-lines export (one format for moving history). Rows already in PostgreSQL
+/// are skipped, so running it twice is harmless. Written without a lease: run it before the
+/// replicas start polling, or alongside them (a row they wrote wins).
+pub async fn copy_sqlite(
+    from: &std::path::Path,
+    uid: &str,
+    to: &PgStore,
+) -> Result<CopyReport, String> {
+    use crate::history::import::Line;
+    if !from.is_file() {
+        return Err(format!("--from {}: no such file", from.display()));
+    }
+    let (path, owner) = (from.to_path_buf(), uid.to_string());
+    let lines = tokio::task::spawn_blocking(move || {
+        let history = History::open(Some(&path)).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        history
+            .export_jsonl(&owner, &mut out)
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(out)
+    })
+    .await
+    .map_err(|e| format!("reading {} failed ({e})", from.display()))??;
+    to.check().await.map_err(|e| e.message)?;
+    let mut report = CopyReport::default();
+    for (n, text) in lines.split(|b| *b == b'\n').enumerate() {
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let bad = |why: String| format!("{} row {}: {why}", from.display(), n + 1);
+        let line: Line = serde_json::from_slice(text).map_err(|e| bad(e.to_string()))?;
+        let target = line.target.check().map_err(|e| bad(e.to_string()))?;
+        let at = DateTime::parse_from_rfc3339(&line.sampled_at)
+            .map_err(|e| bad(e.to_string()))?
+            .with_timezone(&Utc);
+        let inserted = match (&line.response, &line.error) {
+            (Some(response), _) => {
+                let sample = Sample::from_response(at, response);
+                to.record_sample(uid, &target, &sample, None).await
+            }
+            (None, Some(error)) => {
+                to.record_failure(uid, &target, at, &error.kind, &error.message, None)
+                    .await
+            }
+            (None, None) => return Err(bad("neither a response nor an error".into())),
+        }
+        .map_err(|e| e.message)?;
+        report.rows += 1;
+        report.inserted += u64::from(inserted);
+    }
+    Ok(report)
+}
+
 /// The PostgreSQL the tests use: `ESTATS_TEST_DATABASE_URL` or `postgres://postgres@127.0.0.1:5432/test`.
 pub const TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
