@@ -602,7 +602,10 @@ impl Inner {
                 let (store, uid, target) = (store.clone(), self.uid.clone(), target.clone());
                 let inner = Arc::clone(self);
                 tokio::spawn(async move {
-                    if let Err(e) = store.register(&uid, &[target.clone()], false).await {
+                    if let Err(e) = store
+                        .register(&uid, std::slice::from_ref(&target), false)
+                        .await
+                    {
                         inner.store_failed(&e.message);
                         if let Some(entry) = inner.entries.lock().get_mut(&target) {
                             entry.registered = None;
@@ -645,7 +648,7 @@ impl Inner {
             .is_some_and(|e| e.latest.is_none());
         if first_ask {
             store
-                .register(&self.uid, &[target.clone()], false)
+                .register(&self.uid, std::slice::from_ref(target), false)
                 .await
                 .map_err(failed)?;
         }

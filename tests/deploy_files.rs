@@ -853,9 +853,9 @@ fn datasources_are_the_simulator_and_the_real_api() {
     assert_eq!(sim["jsonData"]["simulate"].as_bool(), Some(true));
     assert_eq!(sim["jsonData"]["pollIntervalSeconds"].as_u64(), Some(10));
     // The simulator needs no credentials: its only secret is the shared history's password.
-    assert!(sim["secureJsonData"]
-        .as_mapping()
-        .is_none_or(|m| m.keys().all(|k| k.as_str() == Some("historyDatabasePassword"))));
+    assert!(sim["secureJsonData"].as_mapping().is_none_or(|m| m
+        .keys()
+        .all(|k| k.as_str() == Some("historyDatabasePassword"))));
     let targets = watch_targets(&sim, &BTreeMap::new());
     let cp_codes = targets
         .iter()

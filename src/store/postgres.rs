@@ -249,7 +249,7 @@ fn pg_config(db: &HistoryDatabase) -> tokio_postgres::Config {
         .user(&db.user)
         // The schema in the name lets an administrator (and the tests) tell stores apart in
         // pg_stat_activity.
-        .application_name(&format!("akamai-estats {}", db.schema))
+        .application_name(format!("akamai-estats {}", db.schema))
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30))
