@@ -924,7 +924,8 @@ impl PgStore {
             let rows = client
                 .query(
                     &format!(
-                        "SELECT sampled_at, sample FROM {}.samples WHERE uid = $1 AND target = $2 \
+                        // As text: parsed straight into samples, not through a JSON tree.
+                        "SELECT sampled_at, sample::text FROM {}.samples WHERE uid = $1 AND target = $2 \
                          AND sampled_at BETWEEN $3 AND $4 ORDER BY sampled_at",
                         self.s()
                     ),
@@ -934,10 +935,20 @@ impl PgStore {
                 .map_err(|e| pg_error(&self.inner.db, e))?;
             rows.into_iter()
                 .map(|r| {
-                    let sample: Option<serde_json::Value> = r.get(1);
+                    let sample: Option<&str> = r.get(1);
+                    let sample = sample
+                        .map(|text| {
+                            serde_json::from_str::<Sample>(text).map_err(|e| {
+                                corrupt(format!(
+                                    "a stored sample of {key} in {} does not decode ({e})",
+                                    self.inner.db.describe()
+                                ))
+                            })
+                        })
+                        .transpose()?;
                     Ok(Point {
                         at: r.get(0),
-                        sample: sample.map(|v| self.decode(&key, v)).transpose()?,
+                        sample,
                     })
                 })
                 .collect()
