@@ -593,3 +593,67 @@ async fn history_copy_moves_an_sqlite_history_into_postgres_idempotently() {
     assert!(err.contains("--to") && !err.contains("SECRETPG"), "{err}");
     store.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_sample_polled_by_one_replica_is_pushed_live_by_every_replica() {
+    use grafana_plugin_sdk::pluginv2::{stream_client::StreamClient, RunStreamRequest};
+    let Some(db) = test_database("ha_live").await else {
+        return;
+    };
+    let sim = common::simulator().await;
+    let plugins = replicas(2).await;
+    let ctx = ha_ds(
+        "live",
+        &sim,
+        &db,
+        json!({"watch": watch(&[CP]), "pollIntervalSeconds": 1}),
+    );
+    for p in &plugins {
+        assert_eq!(distribution(p, &ctx, CP).await.status, 200);
+    }
+    let owner = wait_for(Duration::from_secs(10), async || {
+        owner_of(&plugins.iter().collect::<Vec<_>>(), &ctx, CP).await
+    })
+    .await
+    .expect("an owner");
+    let watcher = &plugins[1 - owner];
+    let query = json!({
+        "queryType": "timeseries", "cpCode": CP.to_string(), "delivery": "STANDARD_TLS",
+        "groupBy": "class", "metric": "hits", "live": true,
+    });
+    let r = watcher.query_one(&ctx, query).await;
+    assert_eq!(r.status, 200, "{}", r.error);
+    let channel = common::decode(&r.frames[0]).meta()["channel"]
+        .as_str()
+        .expect("a live channel")
+        .to_string();
+    let path = channel.strip_prefix("ds/live/").unwrap().to_string();
+    let mut stream = StreamClient::new(watcher.channel.clone())
+        .run_stream(RunStreamRequest {
+            plugin_context: Some(ctx.clone()),
+            path,
+            data: Default::default(),
+        })
+        .await
+        .expect("RunStream starts")
+        .into_inner();
+    let mut latencies = Vec::new();
+    for _ in 0..4 {
+        let packet = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("a push within 10 s")
+            .expect("stream ok")
+            .expect("stream open");
+        let arrived = Utc::now().timestamp_millis();
+        let frame: Value = serde_json::from_slice(&packet.data).unwrap();
+        let sampled = frame["data"]["values"][0][0].as_i64().expect("time");
+        latencies.push(arrived - sampled);
+    }
+    // Stored by the owner, announced by PostgreSQL, read back and pushed by the other replica.
+    latencies.sort();
+    assert!(
+        latencies[1] < 1000 && latencies[3] < 2000,
+        "push latencies (ms) on the replica that does not poll: {latencies:?}"
+    );
+    PgStore::new(&db).unwrap().drop_schema().await.unwrap();
+}
