@@ -150,7 +150,19 @@ fn pg_error(db: &HistoryDatabase, e: tokio_postgres::Error) -> PgError {
             ),
         };
     }
-    unreachable_error(db, &e)
+    // tokio-postgres shows "error connecting to server" and keeps the why (refused, timed out,
+    // authentication) in its sources; none of them holds the password.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    unreachable_error(db, &text)
 }
 
 fn pool_error(db: &HistoryDatabase, e: deadpool_postgres::PoolError) -> PgError {
