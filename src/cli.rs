@@ -78,6 +78,22 @@ enum HistoryCommand {
         /// Output file (standard output when absent).
         file: Option<PathBuf>,
     },
+    /// Copy a data source's SQLite history into PostgreSQL (jsonData.historyDatabase);
+    /// idempotent: samples already there are skipped. The password comes from PGPASSWORD.
+    Copy {
+        /// The SQLite history file (jsonData.historyPath).
+        #[arg(long)]
+        from: PathBuf,
+        /// postgres://user@host:port/dbname?sslmode=... (no password in it).
+        #[arg(long)]
+        to: String,
+        /// The schema (jsonData.historyDatabaseSchema).
+        #[arg(long, default_value = crate::settings::DEFAULT_HISTORY_SCHEMA)]
+        schema: String,
+        /// uid of the data source the samples belong to.
+        #[arg(long)]
+        datasource: String,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -289,6 +305,31 @@ async fn execute(command: Command) -> Result<(), String> {
             }
             .map_err(|e| e.to_string())?;
             eprintln!("exported {written} samples");
+            Ok(())
+        }
+        Command::History(HistoryCommand::Copy {
+            from,
+            to,
+            schema,
+            datasource,
+        }) => {
+            let password = std::env::var("PGPASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(crate::edgegrid::Secret::new);
+            let db = crate::settings::history_database(&to, "--to", password, &schema)
+                .map_err(|e| e.to_string())?;
+            let store = crate::store::PgStore::new(&db).map_err(|e| e.message)?;
+            let report = crate::store::copy_sqlite(&from, &datasource, &store).await?;
+            println!(
+                "copied {} rows of {datasource} from {} into PostgreSQL {} schema {}: {} new, {} already there",
+                report.rows,
+                from.display(),
+                db.describe(),
+                db.schema,
+                report.inserted,
+                report.rows - report.inserted
+            );
             Ok(())
         }
         Command::MigrateExporter { file, uid } => {

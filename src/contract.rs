@@ -7,7 +7,8 @@
 use crate::edgerc::{LOOPBACK_HOST_NAMES, MAX_HOST_CHARS};
 use crate::query::{GroupBy, QueryEnum, QueryType, SideSelection, TargetType};
 use crate::settings::{
-    Bound, DEFAULT_POLL_INTERVAL_SECONDS, LOOPBACK_LIMITS, MAX_PATH_CHARS, POLL_INTERVAL_SECONDS,
+    Bound, SslMode, DEFAULT_HISTORY_SCHEMA, DEFAULT_POLL_INTERVAL_SECONDS, HISTORY_PASSWORD_FIELD,
+    LOOPBACK_LIMITS, MAX_PATH_CHARS, MAX_SCHEMA_CHARS, POLL_INTERVAL_SECONDS,
     RATE_LIMIT_PER_MINUTE, REQUEST_TIMEOUT_SECONDS, RETENTION_HOURS, SECRET_FIELDS,
 };
 use crate::target::{Delivery, MAX_URL_CHARS};
@@ -91,6 +92,19 @@ fn contract() -> J {
         ("secureFields", strs(SECRET_FIELDS)),
         ("maxHostChars", J::Num(MAX_HOST_CHARS as u64)),
         ("maxPathChars", J::Num(MAX_PATH_CHARS as u64)),
+        // The shared PostgreSQL history (`docs/high-availability.md`).
+        (
+            "historyDatabase",
+            J::Obj(vec![
+                ("schemes", strs(["postgres", "postgresql"])),
+                ("sslModes", strs(SslMode::ALL.map(SslMode::as_str))),
+                ("defaultPort", J::Num(5432)),
+                ("passwordField", J::Str(HISTORY_PASSWORD_FIELD)),
+                ("defaultSchema", J::Str(DEFAULT_HISTORY_SCHEMA)),
+                ("maxSchemaChars", J::Num(MAX_SCHEMA_CHARS as u64)),
+                ("schemaPattern", J::Str("^[a-z_][a-z0-9_]*$")),
+            ]),
+        ),
     ]);
     let metric = J::Obj(
         GroupBy::ALL

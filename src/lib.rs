@@ -15,6 +15,9 @@
 //!   of [`handlers::timeseries::columns`]).
 //! - [`poller`], [`upstream`], [`history`]: the polling cache: pollers per target, the shared
 //!   rate-limit budget with request coalescing and backoff, and the SQLite history.
+//! - [`store`]: the one history interface over the embedded SQLite history and the shared
+//!   PostgreSQL one (`jsonData.historyDatabase`), with the leases that give each target one
+//!   poller across Grafana replicas (`docs/high-availability.md`).
 //! - [`estats`]: the eStats API: wire model, typed errors, the signed HTTP client.
 //! - [`edgegrid`], [`edgerc`], [`settings`]: request signing, `.edgerc` files, and data source
 //!   settings validated into one checked type.
@@ -43,6 +46,7 @@ pub mod query;
 pub mod sample;
 pub mod settings;
 pub mod simulator;
+pub mod store;
 pub mod target;
 pub mod upstream;
 

@@ -129,6 +129,8 @@ pub struct DataSourceGauges {
     /// Bytes of the history file (with its WAL); `None` for an in-memory history.
     pub history_bytes: Option<u64>,
     pub targets: Vec<TargetGauges>,
+    /// Leases and store health with the shared PostgreSQL history; `None` without it.
+    pub shared: Option<crate::poller::SharedState>,
 }
 
 impl TargetGauges {
@@ -208,8 +210,59 @@ impl Gauges {
                 bytes as f64,
             );
         }
+        if let Some(shared) = &ds.shared {
+            self.shared(&uid(), shared);
+        }
         for t in &ds.targets {
             self.target(ds, t);
+        }
+    }
+
+    /// The shared history store's gauges (`docs/high-availability.md`).
+    fn shared(&mut self, uid: &Labels, s: &crate::poller::SharedState) {
+        self.gauge(
+            "akamai_estats_store_up",
+            "1 when the last use of the shared history database succeeded, else 0.",
+            uid,
+            if s.store_up { 1.0 } else { 0.0 },
+        );
+        self.gauge(
+            "akamai_estats_store_errors",
+            "Failed uses of the shared history database since the process started.",
+            uid,
+            s.store_errors as f64,
+        );
+        self.gauge(
+            "akamai_estats_store_buffered_writes",
+            "Polls waiting in memory for the shared history database to come back.",
+            uid,
+            s.buffered as f64,
+        );
+        self.gauge(
+            "akamai_estats_lease_targets_owned",
+            "Targets whose lease this replica holds (it polls them).",
+            uid,
+            s.owned as f64,
+        );
+        self.gauge(
+            "akamai_estats_lease_replicas",
+            "Replicas serving the data source seen within the lease period, this one included.",
+            uid,
+            s.replicas as f64,
+        );
+        for (change, n) in [
+            ("acquired", s.acquired),
+            ("lost", s.lost),
+            ("fenced", s.fenced),
+        ] {
+            let mut labels = uid.clone();
+            labels.push(("change", change.to_string()));
+            self.gauge(
+                "akamai_estats_lease_changes",
+                "Leases acquired and lost, and writes refused as stale (fenced), since the process started.",
+                &labels,
+                n as f64,
+            );
         }
     }
 
@@ -512,6 +565,7 @@ mod tests {
                 upstream_remaining: None,
             },
             history_bytes: None,
+            shared: None,
             targets: vec![TargetGauges {
                 key: "cp:1/ANY".into(),
                 polling: true,

@@ -1,5 +1,5 @@
 //! The polling cache of one data source instance: a [`Monitor`] runs one poller per target,
-//! records every poll in the [`History`], keeps the latest sample of each target in memory and
+//! records every poll in the history ([`Store`]), keeps the latest sample of each target in memory and
 //! answers `distribution`/`summary`/`topIps` from it while it is fresh.
 //!
 //! - Watched targets are polled from [`Monitor::start_watch`] (the data source's first request)
@@ -13,9 +13,18 @@
 //!   poller waits out the block instead of failing every interval.
 //! - Retention pruning runs at start and every `prune_every`.
 //! - Dropping the last [`Monitor`] handle (or [`Monitor::shutdown`]) ends every task.
+//!
+//! With the shared PostgreSQL store (`jsonData.historyDatabase`, `docs/high-availability.md`)
+//! a target is polled by the replica holding its lease only: a coordinator task renews and
+//! claims leases every [`lease_round`], pollers start and stop with them, every write carries
+//! the lease's epoch (a stale one is refused by the store), queries read the shared history and
+//! wait for the owner's first sample instead of calling upstream, and live pushes come from the
+//! store's notices, so every replica pushes every sample once. Writes that fail while the
+//! database is away are kept in a bounded buffer ([`PENDING_MAX`]) and written when it returns,
+//! if the lease is still this replica's.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -27,8 +36,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::estats::UpstreamError;
-use crate::history::{History, HistoryError, Point};
+use crate::history::{HistoryError, Point};
 use crate::sample::Sample;
+use crate::store::postgres::Round;
+use crate::store::{Lease, PgStore, Store, StoreWrite};
 use crate::target::{Target, TargetSpec};
 use crate::upstream::{BudgetState, Upstream};
 
@@ -74,7 +85,28 @@ pub struct MonitorSettings {
     /// A target neither watched nor queried for this long stops being polled.
     pub idle_after: Duration,
     pub prune_every: Duration,
+    /// With the shared store: how long a query waits for the first sample of a target that no
+    /// replica polled yet (the data source's request timeout).
+    pub first_sample_wait: Duration,
 }
+
+/// How long a lease on a target lasts without renewal: under one poll interval, so that taking
+/// over from a dead replica costs at most one missed poll, and never under 5 s, so that a slow
+/// round trip does not cost a busy replica its leases. (Always within the contract's bound of
+/// `max(3 x pollIntervalSeconds, 10 s)`.)
+pub fn lease_period(poll_interval: Duration) -> Duration {
+    (poll_interval * 3 / 4).max(Duration::from_secs(5))
+}
+
+/// How often a replica renews its leases and claims free ones: five times per lease period,
+/// at most once a second.
+pub fn lease_round(poll_interval: Duration) -> Duration {
+    (lease_period(poll_interval) / 5).min(Duration::from_secs(1))
+}
+
+/// Writes kept per target while the shared store is unreachable; older ones are dropped (and
+/// show as gaps).
+pub const PENDING_MAX: usize = 120;
 
 impl MonitorSettings {
     /// Defaults: idle after 10 intervals, prune every hour. The interval is at least 1 s (the
@@ -87,6 +119,7 @@ impl MonitorSettings {
             watch,
             idle_after: poll_interval * 10,
             prune_every: Duration::from_secs(3600),
+            first_sample_wait: Duration::from_secs(30),
         }
     }
 }
@@ -126,6 +159,48 @@ pub struct TargetState {
     pub samples: u64,
     /// Calls the data source's budget allows right now.
     pub budget_left: u32,
+    /// With the shared store: whether this replica holds the target's lease (and polls it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
+}
+
+/// Counters and gauges of the shared store, for health and metrics.
+#[derive(Debug, Default)]
+struct SharedCounters {
+    owned: AtomicU64,
+    replicas: AtomicU64,
+    acquired: AtomicU64,
+    lost: AtomicU64,
+    fenced: AtomicU64,
+    store_errors: AtomicU64,
+    buffered: AtomicU64,
+    store_up: AtomicBool,
+}
+
+/// A snapshot of [`SharedCounters`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedState {
+    /// Targets whose lease this replica holds.
+    pub owned: u64,
+    /// Replicas serving this data source seen within the lease period (this one included).
+    pub replicas: u64,
+    /// Leases acquired, lost (expired or taken over) and writes refused as stale, since start.
+    pub acquired: u64,
+    pub lost: u64,
+    pub fenced: u64,
+    /// Failed uses of the store since start, and writes waiting for it now.
+    pub store_errors: u64,
+    pub buffered: u64,
+    /// The last use of the store succeeded.
+    pub store_up: bool,
+}
+
+/// A write waiting for the shared store to come back.
+#[derive(Debug, Clone)]
+enum Pending {
+    Sample(Arc<Sample>),
+    Failure(DateTime<Utc>, UpstreamError),
 }
 
 #[derive(Debug)]
@@ -144,6 +219,14 @@ struct Entry {
     failing: bool,
     next_poll: Option<DateTime<Utc>>,
     samples: u64,
+    /// Shared store: the lease this replica holds on the target, if any.
+    lease: Option<Lease>,
+    /// Shared store: writes waiting for the database (oldest first).
+    pending: VecDeque<Pending>,
+    /// Shared store: when this replica last registered the target as queried.
+    registered: Option<Instant>,
+    /// Shared store: the newest sample pushed to live streams.
+    announced: Option<DateTime<Utc>>,
 }
 
 impl Entry {
@@ -156,13 +239,16 @@ struct Inner {
     uid: String,
     settings: MonitorSettings,
     upstream: Arc<Upstream>,
-    history: History,
+    store: Store,
     clock: Clock,
     entries: Mutex<HashMap<Target, Entry>>,
     events: broadcast::Sender<(Target, Arc<Sample>)>,
     watch_started: AtomicBool,
     closed: AtomicBool,
     maintenance: Mutex<Option<JoinHandle<()>>>,
+    /// Shared store: the lease coordinator and the notice forwarder.
+    coordination: Mutex<Vec<JoinHandle<()>>>,
+    counters: SharedCounters,
     next_phase: AtomicU32,
     epoch: Instant,
 }
@@ -209,16 +295,16 @@ impl Monitor {
         uid: String,
         settings: MonitorSettings,
         upstream: Arc<Upstream>,
-        history: History,
+        store: impl Into<Store>,
     ) -> Monitor {
-        Monitor::with_clock(uid, settings, upstream, history, Clock::System)
+        Monitor::with_clock(uid, settings, upstream, store, Clock::System)
     }
 
     fn with_clock(
         uid: String,
         settings: MonitorSettings,
         upstream: Arc<Upstream>,
-        history: History,
+        store: impl Into<Store>,
         clock: Clock,
     ) -> Monitor {
         let (events, _) = broadcast::channel(256);
@@ -226,13 +312,15 @@ impl Monitor {
         let inner = Arc::new(Inner {
             uid,
             upstream,
-            history,
+            store: store.into(),
             clock,
             entries: Mutex::new(HashMap::new()),
             events,
             watch_started: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             maintenance: Mutex::new(None),
+            coordination: Mutex::new(Vec::new()),
+            counters: SharedCounters::default(),
             next_phase: AtomicU32::new(0),
             epoch: now,
             settings,
@@ -254,8 +342,26 @@ impl Monitor {
         &self.inner.settings
     }
 
-    pub fn history(&self) -> &History {
-        &self.inner.history
+    /// Where this data source's history lives.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// With the shared store: leases, replicas and store health as this replica sees them.
+    pub fn shared_state(&self) -> Option<SharedState> {
+        self.inner.store.shared()?;
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Some(SharedState {
+            owned: get(&c.owned),
+            replicas: get(&c.replicas),
+            acquired: get(&c.acquired),
+            lost: get(&c.lost),
+            fenced: get(&c.fenced),
+            store_errors: get(&c.store_errors),
+            buffered: get(&c.buffered),
+            store_up: c.store_up.load(Ordering::Relaxed),
+        })
     }
 
     pub fn budget(&self) -> BudgetState {
@@ -283,6 +389,9 @@ impl Monitor {
     pub async fn latest(&self, target: &Target) -> Result<Latest, UpstreamError> {
         let inner = &self.inner;
         inner.touch(target);
+        if let Some(store) = inner.store.shared() {
+            return inner.latest_shared(store, target).await;
+        }
         let interval = inner.settings.poll_interval;
         let cached = inner.cached_latest(target).await;
         let now = inner.clock.now();
@@ -309,6 +418,21 @@ impl Monitor {
                 _ => None,
             })
         };
+        // A concurrent query's call may have landed while this one read the history: its
+        // sample is this query's answer, and calling again would spend a second call.
+        let landed = inner
+            .entries
+            .lock()
+            .get(target)
+            .and_then(|e| e.latest.clone())
+            .filter(|s| age_of(s) < interval);
+        if let Some(sample) = landed {
+            return Ok(Latest {
+                age: age_of(&sample),
+                sample,
+                stale: None,
+            });
+        }
         let error = match recent_failure {
             Some(e) => e,
             None => match inner.upstream.estats(target).await {
@@ -356,21 +480,19 @@ impl Monitor {
     ) -> Result<Vec<Point>, HistoryError> {
         self.inner.touch(target);
         self.inner
-            .history
+            .store
             .range(&self.inner.uid, target, from, to)
             .await
     }
 
     pub async fn status_codes(&self, target: &Target) -> Result<Vec<u16>, HistoryError> {
-        self.inner
-            .history
-            .status_codes(&self.inner.uid, target)
-            .await
+        self.inner.store.status_codes(&self.inner.uid, target).await
     }
 
     /// Every known target (watched, or queried since start), by key.
     pub fn targets(&self) -> Vec<TargetState> {
         let budget_left = self.inner.upstream.budget().tokens_left;
+        let shared = self.inner.store.shared().is_some();
         let entries = self.inner.entries.lock();
         let mut out: Vec<TargetState> = entries
             .iter()
@@ -386,6 +508,7 @@ impl Monitor {
                 next_poll: if e.polling() { e.next_poll } else { None },
                 samples: e.samples,
                 budget_left,
+                owned: shared.then_some(e.lease.is_some()),
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -445,6 +568,10 @@ impl Inner {
             failing: false,
             next_poll: None,
             samples: 0,
+            lease: None,
+            pending: VecDeque::new(),
+            registered: None,
+            announced: None,
         }
     }
 
@@ -469,12 +596,130 @@ impl Inner {
     fn touch(self: &Arc<Self>, target: &Target) {
         self.ensure_maintenance();
         let now = Instant::now();
-        self.entries
-            .lock()
-            .entry(target.clone())
-            .or_insert_with(|| self.new_entry(target, now))
-            .last_queried = now;
+        let register = {
+            let mut entries = self.entries.lock();
+            let e = entries
+                .entry(target.clone())
+                .or_insert_with(|| self.new_entry(target, now));
+            e.last_queried = now;
+            // Registered at most every quarter of the idle period: enough to keep the owner
+            // polling, not a write per panel refresh.
+            let due = e
+                .registered
+                .is_none_or(|at| now.duration_since(at) >= self.settings.idle_after / 4);
+            if due && self.store.shared().is_some() {
+                e.registered = Some(now);
+            }
+            due
+        };
+        if let Some(store) = self.store.shared() {
+            if register && tokio::runtime::Handle::try_current().is_ok() {
+                let (store, uid, target) = (store.clone(), self.uid.clone(), target.clone());
+                let inner = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Err(e) = store
+                        .register(&uid, std::slice::from_ref(&target), false)
+                        .await
+                    {
+                        inner.store_failed(&e.message);
+                        if let Some(entry) = inner.entries.lock().get_mut(&target) {
+                            entry.registered = None;
+                        }
+                    }
+                });
+            }
+            return;
+        }
         self.ensure_poller(target, true, now);
+    }
+
+    fn store_failed(&self, message: &str) {
+        self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+        if self.counters.store_up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(uid = %self.uid, error = %message, "the shared history database failed");
+        }
+    }
+
+    fn store_ok(&self) {
+        if !self.counters.store_up.swap(true, Ordering::Relaxed) {
+            tracing::info!(uid = %self.uid, "the shared history database answers");
+        }
+    }
+
+    /// A query on a replica with the shared store: the shared latest sample, or (for a target
+    /// nobody polled yet) the first one its owner stores, waited for within
+    /// `first_sample_wait`. Never calls upstream itself, so that every replica answers alike.
+    async fn latest_shared(
+        self: &Arc<Self>,
+        store: &PgStore,
+        target: &Target,
+    ) -> Result<Latest, UpstreamError> {
+        let failed = |e: crate::store::PgError| UpstreamError::shared("connect", &e.message);
+        let interval = self.settings.poll_interval;
+        let first_ask = self
+            .entries
+            .lock()
+            .get(target)
+            .is_some_and(|e| e.latest.is_none());
+        if first_ask {
+            store
+                .register(&self.uid, std::slice::from_ref(target), false)
+                .await
+                .map_err(failed)?;
+        }
+        let deadline = Instant::now() + self.settings.first_sample_wait;
+        let mut notices = store.notices();
+        loop {
+            let stored = store.latest(&self.uid, target).await.map_err(failed)?;
+            if let Some(sample) = stored {
+                let sample = Arc::new(sample);
+                self.remember(target, &sample);
+                let age = (self.clock.now() - sample.sampled_at)
+                    .to_std()
+                    .unwrap_or_default();
+                let stale = (age >= interval * 2).then(|| {
+                    format!(
+                        "showing the sample of {} ({} old): the replica that polls this target has stored nothing newer (see the data source's health for the replicas seen)",
+                        sample.sampled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        human(age)
+                    )
+                });
+                return Ok(Latest { sample, age, stale });
+            }
+            if let Some((_, Some((kind, message)))) =
+                store.newest(&self.uid, target).await.map_err(failed)?
+            {
+                return Err(UpstreamError::shared(&kind, &message));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(UpstreamError::shared(
+                    "timeout",
+                    &format!(
+                        "no replica stored a first sample of {} within {} s; the replica that owns the target polls it on its schedule: try again shortly",
+                        target.label(),
+                        self.settings.first_sample_wait.as_secs()
+                    ),
+                ));
+            }
+            // A notice (of any target) or a short pause, whichever comes first.
+            let wait = (deadline - now).min(Duration::from_millis(250));
+            let _ = tokio::time::timeout(wait, notices.recv()).await;
+        }
+    }
+
+    /// Keeps a sample seen in the shared store as the target's latest in memory, if newer.
+    fn remember(&self, target: &Target, sample: &Arc<Sample>) {
+        if let Some(e) = self.entries.lock().get_mut(target) {
+            if e.latest
+                .as_ref()
+                .is_none_or(|have| have.sampled_at < sample.sampled_at)
+            {
+                e.latest = Some(Arc::clone(sample));
+                e.last_success = Some(sample.sampled_at);
+                e.failing = false;
+            }
+        }
     }
 
     /// Starts the target's poller unless it runs. `queried`: the query fetches now, so the
@@ -488,6 +733,10 @@ impl Inner {
             .entry(target.clone())
             .or_insert_with(|| self.new_entry(target, now));
         if entry.polling() {
+            return;
+        }
+        // With the shared store only the lease holder polls.
+        if self.store.shared().is_some() && entry.lease.is_none() {
             return;
         }
         let after = if queried {
@@ -519,6 +768,227 @@ impl Inner {
                 tokio::time::sleep(inner.settings.prune_every).await;
             }
         }));
+        if let Some(store) = self.store.shared() {
+            let mut tasks = self.coordination.lock();
+            let inner = Arc::clone(self);
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move { inner.coordinate_loop(s).await }));
+            let inner = Arc::clone(self);
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move { inner.forward_notices(s).await }));
+        }
+    }
+
+    /// Shared store: every [`lease_round`], renews this replica's leases and claims its fair
+    /// share of the wanted targets; pollers start and stop with the leases.
+    async fn coordinate_loop(self: Arc<Self>, store: PgStore) {
+        let interval = self.settings.poll_interval;
+        let (ttl, round) = (lease_period(interval), lease_round(interval));
+        let mut watch_registered = self.settings.watch.is_empty();
+        loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            if !watch_registered {
+                watch_registered = store
+                    .register(&self.uid, &self.settings.watch, true)
+                    .await
+                    .is_ok();
+            }
+            match store
+                .coordinate(&self.uid, ttl, self.settings.idle_after)
+                .await
+            {
+                Ok(r) => {
+                    self.store_ok();
+                    self.apply_round(r);
+                    self.flush_pending().await;
+                }
+                Err(e) => self.store_failed(&e.message),
+            }
+            tokio::time::sleep(round).await;
+        }
+    }
+
+    fn apply_round(self: &Arc<Self>, round: Round) {
+        let now = Instant::now();
+        let owned: HashMap<String, i64> = round.owned.into_iter().collect();
+        let mut start = Vec::new();
+        {
+            let mut entries = self.entries.lock();
+            for e in entries.values_mut() {
+                if let Some(lease) = e.lease {
+                    if owned.get(&e.target.key()) != Some(&lease.epoch) {
+                        tracing::info!(uid = %self.uid, target = %e.target, epoch = lease.epoch, "lease lost: another replica polls this target");
+                        e.lease = None;
+                        e.next_poll = None;
+                        e.pending.clear();
+                        if let Some(task) = e.task.take() {
+                            task.abort();
+                        }
+                        self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            for (key, epoch) in &owned {
+                let Ok(target) = Target::from_key(key) else {
+                    continue;
+                };
+                let e = entries
+                    .entry(target.clone())
+                    .or_insert_with(|| self.new_entry(&target, now));
+                if e.lease.map(|l| l.epoch) != Some(*epoch) {
+                    tracing::info!(uid = %self.uid, target = %target, epoch, "lease acquired");
+                    e.lease = Some(Lease { epoch: *epoch });
+                    if let Some(task) = e.task.take() {
+                        task.abort();
+                    }
+                    self.counters.acquired.fetch_add(1, Ordering::Relaxed);
+                    start.push(target);
+                } else if !e.polling() {
+                    start.push(target);
+                }
+            }
+            let buffered: usize = entries.values().map(|e| e.pending.len()).sum();
+            self.counters
+                .buffered
+                .store(buffered as u64, Ordering::Relaxed);
+        }
+        self.counters
+            .owned
+            .store(owned.len() as u64, Ordering::Relaxed);
+        self.counters
+            .replicas
+            .store(round.replicas, Ordering::Relaxed);
+        for target in start {
+            self.ensure_poller(&target, false, now);
+        }
+    }
+
+    /// Shared store: pushes every sample any replica stores for this data source to the live
+    /// streams of this replica (once each), and keeps the latest in memory for metrics.
+    async fn forward_notices(self: Arc<Self>, store: PgStore) {
+        let mut rx = store.notices();
+        loop {
+            let notice = match rx.recv().await {
+                Ok(n) => n,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if notice.uid != self.uid {
+                continue;
+            }
+            let Ok(target) = Target::from_key(&notice.target) else {
+                continue;
+            };
+            if !self.entries.lock().contains_key(&target) {
+                continue;
+            }
+            let sample = match store.latest(&self.uid, &target).await {
+                Ok(Some(s)) => Arc::new(s),
+                _ => continue,
+            };
+            self.remember(&target, &sample);
+            let fresh = {
+                let mut entries = self.entries.lock();
+                match entries.get_mut(&target) {
+                    Some(e) if e.announced.is_none_or(|a| a < sample.sampled_at) => {
+                        e.announced = Some(sample.sampled_at);
+                        if e.lease.is_none() {
+                            e.samples += 1;
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if fresh {
+                let _ = self.events.send((target, sample));
+            }
+        }
+    }
+
+    /// Shared store: writes a poll's outcome under the target's lease, after anything the
+    /// buffer holds. A refused epoch ends the lease here; a failing store buffers.
+    async fn write_shared(&self, target: &Target, item: Option<Pending>) {
+        let Some(store) = self.store.shared() else {
+            return;
+        };
+        let (lease, mut queue) = {
+            let mut entries = self.entries.lock();
+            let Some(e) = entries.get_mut(target) else {
+                return;
+            };
+            let Some(lease) = e.lease else {
+                return;
+            };
+            let mut queue = std::mem::take(&mut e.pending);
+            queue.extend(item);
+            (lease, queue)
+        };
+        while let Some(item) = queue.front() {
+            let outcome = match item {
+                Pending::Sample(s) => store
+                    .record_sample(&self.uid, target, s, Some(lease))
+                    .await
+                    .into(),
+                Pending::Failure(at, error) => store
+                    .record_failure(
+                        &self.uid,
+                        target,
+                        *at,
+                        error.kind().as_str(),
+                        &error.to_string(),
+                        Some(lease),
+                    )
+                    .await
+                    .into(),
+            };
+            match outcome {
+                StoreWrite::Stored => {
+                    self.store_ok();
+                    queue.pop_front();
+                }
+                StoreWrite::Fenced => {
+                    tracing::info!(uid = %self.uid, target = %target, epoch = lease.epoch, "write refused: the lease moved to another replica");
+                    self.counters.fenced.fetch_add(1, Ordering::Relaxed);
+                    let mut entries = self.entries.lock();
+                    if let Some(e) = entries.get_mut(target) {
+                        if e.lease == Some(lease) {
+                            e.lease = None;
+                            e.next_poll = None;
+                            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        e.pending.clear();
+                    }
+                    return;
+                }
+                StoreWrite::Failed(message) => {
+                    self.store_failed(&message);
+                    while queue.len() > PENDING_MAX {
+                        queue.pop_front();
+                    }
+                    if let Some(e) = self.entries.lock().get_mut(target) {
+                        e.pending = queue;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes what the buffer holds (after the store came back).
+    async fn flush_pending(&self) {
+        let waiting: Vec<Target> = self
+            .entries
+            .lock()
+            .values()
+            .filter(|e| !e.pending.is_empty() && e.lease.is_some())
+            .map(|e| e.target.clone())
+            .collect();
+        for target in waiting {
+            self.write_shared(&target, None).await;
+        }
     }
 
     async fn prune(&self) {
@@ -529,7 +999,7 @@ impl Inner {
             .now()
             .checked_sub_signed(retention)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        match self.history.prune(&self.uid, cutoff).await {
+        match self.store.prune(&self.uid, cutoff).await {
             Ok(0) => {}
             Ok(n) => {
                 tracing::debug!(uid = %self.uid, rows = n, "pruned history");
@@ -548,7 +1018,7 @@ impl Inner {
     }
 
     async fn refresh_count(&self, target: &Target) {
-        if let Ok(n) = self.history.count(&self.uid, target).await {
+        if let Ok(n) = self.store.count(&self.uid, target).await {
             if let Some(e) = self.entries.lock().get_mut(target) {
                 e.samples = n;
             }
@@ -564,7 +1034,7 @@ impl Inner {
                 return e.latest.clone();
             }
         }
-        let stored = match self.history.latest(&self.uid, target).await {
+        let stored = match self.store.latest(&self.uid, target).await {
             Ok(s) => s.map(Arc::new),
             Err(e) => {
                 tracing::warn!(uid = %self.uid, error = %e, "reading the latest sample failed");
@@ -602,11 +1072,20 @@ impl Inner {
             e.failing = false;
             e.samples += 1;
         }
-        if let Err(e) = self.history.record_sample(&self.uid, target, &sample).await {
-            tracing::warn!(uid = %self.uid, target = %target, error = %e, "storing a sample failed");
+        match &self.store {
+            Store::Embedded(history) => {
+                if let Err(e) = history.record_sample(&self.uid, target, &sample).await {
+                    tracing::warn!(uid = %self.uid, target = %target, error = %e, "storing a sample failed");
+                }
+                // Nobody listening is fine.
+                let _ = self.events.send((target.clone(), Arc::clone(&sample)));
+            }
+            // Live pushes come from the store's notice, on every replica alike.
+            Store::Shared(_) => {
+                self.write_shared(target, Some(Pending::Sample(Arc::clone(&sample))))
+                    .await
+            }
         }
-        // Nobody listening is fine.
-        let _ = self.events.send((target.clone(), Arc::clone(&sample)));
         sample
     }
 
@@ -621,6 +1100,20 @@ impl Inner {
         let interval = self.settings.poll_interval;
         self.refresh_count(&target).await;
         let mut next = first;
+        let shared = self.store.shared().is_some();
+        if let Some(store) = self.store.shared() {
+            // A new owner polls at once unless the former one polled within the interval:
+            // a takeover misses at most one poll and adds none.
+            next = Instant::now();
+            if let Ok(Some(s)) = store.latest(&self.uid, &target).await {
+                let age = (self.clock.now() - s.sampled_at)
+                    .to_std()
+                    .unwrap_or_default();
+                if age < interval {
+                    next += interval - age;
+                }
+            }
+        }
         loop {
             tokio::time::sleep_until(next).await;
             if self.closed.load(Ordering::SeqCst) {
@@ -632,7 +1125,17 @@ impl Inner {
                 let Some(e) = entries.get_mut(&target) else {
                     return;
                 };
-                if !e.watched && now.duration_since(e.last_queried) >= self.settings.idle_after {
+                if shared && e.lease.is_none() {
+                    e.next_poll = None;
+                    e.task = None;
+                    return;
+                }
+                // With the shared store, idleness is every replica's queries', judged by the
+                // store (the lease is released).
+                if !shared
+                    && !e.watched
+                    && now.duration_since(e.last_queried) >= self.settings.idle_after
+                {
                     // Idle: stop, and free the in-memory sample (the history keeps it).
                     e.next_poll = None;
                     e.latest = None;
@@ -663,18 +1166,25 @@ impl Inner {
                 Err(error) => {
                     self.note_failure(&target, &error);
                     let at = self.clock.now();
-                    match self
-                        .history
-                        .record_failure(&self.uid, &target, at, &error)
-                        .await
-                    {
-                        Ok(()) => {
+                    match &self.store {
+                        Store::Embedded(history) => {
+                            match history.record_failure(&self.uid, &target, at, &error).await {
+                                Ok(()) => {
+                                    if let Some(e) = self.entries.lock().get_mut(&target) {
+                                        e.samples += 1;
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::warn!(uid = %self.uid, target = %target, error = %e, "storing a failed poll failed")
+                                }
+                            }
+                        }
+                        Store::Shared(_) => {
+                            self.write_shared(&target, Some(Pending::Failure(at, error.clone())))
+                                .await;
                             if let Some(e) = self.entries.lock().get_mut(&target) {
                                 e.samples += 1;
                             }
-                        }
-                        Err(e) => {
-                            tracing::warn!(uid = %self.uid, target = %target, error = %e, "storing a failed poll failed")
                         }
                     }
                     tracing::debug!(uid = %self.uid, target = %target, error = %error, "poll failed");
@@ -701,6 +1211,18 @@ impl Inner {
         self.closed.store(true, Ordering::SeqCst);
         if let Some(task) = self.maintenance.lock().take() {
             task.abort();
+        }
+        for task in self.coordination.lock().drain(..) {
+            task.abort();
+        }
+        if let Some(store) = self.store.shared() {
+            // Handing the leases over now spares the other replicas the lease period.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let (store, uid) = (store.clone(), self.uid.clone());
+                tokio::spawn(async move {
+                    let _ = store.release_all(&uid).await;
+                });
+            }
         }
         for e in self.entries.lock().values_mut() {
             if let Some(task) = e.task.take() {

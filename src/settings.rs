@@ -40,6 +40,190 @@ pub struct Settings {
     pub watch: Vec<Target>,
     pub retention: Duration,
     pub history_path: Option<PathBuf>,
+    /// The shared PostgreSQL history (`jsonData.historyDatabase`); `None` keeps the embedded
+    /// SQLite (or memory) history of `history_path`.
+    pub history_database: Option<HistoryDatabase>,
+}
+
+/// How a PostgreSQL connection is secured: the `sslmode` of the `historyDatabase` URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP (loopback or a private network only).
+    Disable,
+    /// TLS, without checking the server's certificate (encrypts, does not authenticate).
+    Require,
+    /// TLS, the certificate checked against the web PKI roots and the host name.
+    VerifyFull,
+}
+
+impl SslMode {
+    pub const ALL: [SslMode; 3] = [SslMode::Disable, SslMode::Require, SslMode::VerifyFull];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Require => "require",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// A checked `historyDatabase`: where the shared history lives. `Debug` never shows the password.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryDatabase {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub ssl_mode: SslMode,
+    pub schema: String,
+}
+
+impl HistoryDatabase {
+    /// `host:port/database`, for health messages, logs and metrics (never the password).
+    pub fn describe(&self) -> String {
+        format!("{}:{}/{}", self.host, self.port, self.database)
+    }
+}
+
+/// `historyDatabaseSchema` when empty.
+pub const DEFAULT_HISTORY_SCHEMA: &str = "akamai_estats";
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1).
+pub const MAX_SCHEMA_CHARS: usize = 63;
+/// The `secureJsonData` key of the history database's password.
+pub const HISTORY_PASSWORD_FIELD: &str = "historyDatabasePassword";
+
+/// Parses and checks a `postgres://user@host:port/dbname?sslmode=...` URL. `field` names the
+/// setting (or the CLI flag) in errors; a URL with a password is refused, since `jsonData` is
+/// readable by every Grafana user.
+pub fn history_database(
+    raw: &str,
+    field: &str,
+    password: Option<Secret>,
+    schema: &str,
+) -> Result<HistoryDatabase, SettingsError> {
+    const EXAMPLE: &str = "postgres://grafana@db.example.com:5432/grafana?sslmode=verify-full";
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| invalid(field, format!("is not a URL ({e}): write it as {EXAMPLE}")))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(invalid(
+            field,
+            format!(
+                "must start with postgres:// (got {}://), e.g. {EXAMPLE}",
+                quote(url.scheme())
+            ),
+        ));
+    }
+    if url.password().is_some() {
+        return Err(invalid(
+            field,
+            format!(
+                "must not contain a password (jsonData is visible to every Grafana user): remove it from the URL and enter it in secureJsonData.{HISTORY_PASSWORD_FIELD} (the config editor's password field)"
+            ),
+        ));
+    }
+    let host = match url.host() {
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        Some(h) => h.to_string(),
+        None => {
+            return Err(invalid(
+                field,
+                format!("names no host: write it as {EXAMPLE}"),
+            ))
+        }
+    };
+    let database = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .to_string();
+    if database.is_empty() || database.contains('/') {
+        return Err(invalid(
+            field,
+            format!("must name one database after the host, e.g. {EXAMPLE}"),
+        ));
+    }
+    let user = percent_encoding::percent_decode_str(url.username())
+        .decode_utf8_lossy()
+        .to_string();
+    if user.is_empty() {
+        return Err(invalid(
+            field,
+            format!("must name the database user before the host, e.g. {EXAMPLE}"),
+        ));
+    }
+    // A non-special scheme leaves IP addresses as domains: parse them here.
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let mut ssl_mode = if loopback {
+        SslMode::Disable
+    } else {
+        SslMode::VerifyFull
+    };
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "sslmode" => {
+                ssl_mode = SslMode::ALL
+                    .into_iter()
+                    .find(|m| m.as_str() == value)
+                    .ok_or_else(|| {
+                        invalid(
+                            field,
+                            format!(
+                                "sslmode {} is not supported: use disable, require or verify-full",
+                                quote(&value)
+                            ),
+                        )
+                    })?;
+            }
+            other => {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "the parameter {} is not supported: only sslmode (disable, require, verify-full) is",
+                        quote(other)
+                    ),
+                ))
+            }
+        }
+    }
+    let schema = if schema.trim().is_empty() {
+        DEFAULT_HISTORY_SCHEMA.to_string()
+    } else {
+        schema.trim().to_string()
+    };
+    let schema_ok = schema.len() <= MAX_SCHEMA_CHARS
+        && schema
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !schema_ok {
+        return Err(invalid(
+            if field.starts_with("jsonData.") {
+                json_field("historyDatabaseSchema")
+            } else {
+                "--schema".to_string()
+            },
+            format!(
+                "{} is not a schema name: use lower-case letters, digits and _ (at most {MAX_SCHEMA_CHARS}, not starting with a digit), e.g. {DEFAULT_HISTORY_SCHEMA}",
+                quote(&schema)
+            ),
+        ));
+    }
+    Ok(HistoryDatabase {
+        host,
+        port: url.port().unwrap_or(5432),
+        database,
+        user,
+        password: password.filter(|p| !p.expose().is_empty()),
+        ssl_mode,
+        schema,
+    })
 }
 
 /// A setting that cannot be used; the message names the field and the fix.
@@ -136,6 +320,8 @@ struct RawJsonData {
     watch: Value,
     retention_hours: Value,
     history_path: Value,
+    history_database: Value,
+    history_database_schema: Value,
     simulate: Value,
 }
 
@@ -514,6 +700,20 @@ impl Settings {
         let default_delivery = Delivery::parse_optional(&text(&raw.delivery, "delivery")?)
             .map_err(|e| invalid(json_field("delivery"), e))?;
         let history_path = path_text(&raw.history_path, "historyPath")?;
+        let database = text(&raw.history_database, "historyDatabase")?;
+        let history_database = if database.is_empty() {
+            None
+        } else {
+            let password = secure
+                .get(HISTORY_PASSWORD_FIELD)
+                .map(|p| Secret::new(p.clone()));
+            Some(history_database(
+                &database,
+                &json_field("historyDatabase"),
+                password,
+                &text(&raw.history_database_schema, "historyDatabaseSchema")?,
+            )?)
+        };
 
         Ok(Settings {
             upstream,
@@ -525,6 +725,7 @@ impl Settings {
             watch: watch_list(&raw.watch)?,
             retention: Duration::from_secs(retention_hours * 3600),
             history_path: (!history_path.is_empty()).then(|| PathBuf::from(history_path)),
+            history_database,
         })
     }
 
@@ -565,6 +766,7 @@ impl Settings {
             watch: Vec::new(),
             retention: Duration::from_secs(DEFAULT_RETENTION_HOURS * 3600),
             history_path: None,
+            history_database: None,
         }
     }
 
@@ -1234,5 +1436,100 @@ mod tests {
         )
         .unwrap_err();
         assert_no_secret(&err);
+    }
+
+    #[test]
+    fn history_database_url_rules() {
+        let s = sim("{}").unwrap();
+        assert_eq!(s.history_database, None);
+        let s = sim(r#"{"historyDatabase": "postgres://grafana@127.0.0.1/test"}"#).unwrap();
+        let db = s.history_database.unwrap();
+        assert_eq!(
+            (
+                db.host.as_str(),
+                db.port,
+                db.database.as_str(),
+                db.user.as_str()
+            ),
+            ("127.0.0.1", 5432, "test", "grafana")
+        );
+        assert_eq!(db.ssl_mode, SslMode::Disable);
+        assert_eq!(db.schema, DEFAULT_HISTORY_SCHEMA);
+        assert_eq!(db.describe(), "127.0.0.1:5432/test");
+        let s = sim(
+            r#"{"historyDatabase": "postgresql://g@db.example.com:6543/gf", "historyDatabaseSchema": "estats_2"}"#,
+        )
+        .unwrap();
+        let db = s.history_database.unwrap();
+        assert_eq!((db.port, db.ssl_mode), (6543, SslMode::VerifyFull));
+        assert_eq!(db.schema, "estats_2");
+        for mode in SslMode::ALL {
+            let json = format!(
+                r#"{{"historyDatabase": "postgres://g@db.example.com/gf?sslmode={}"}}"#,
+                mode.as_str()
+            );
+            assert_eq!(sim(&json).unwrap().history_database.unwrap().ssl_mode, mode);
+        }
+        for (json, field, words) in [
+            (
+                r#"{"historyDatabase": "postgres://g:hunter2@db/gf"}"#,
+                "jsonData.historyDatabase",
+                "secureJsonData.historyDatabasePassword",
+            ),
+            (
+                r#"{"historyDatabase": "mysql://g@db/gf"}"#,
+                "jsonData.historyDatabase",
+                "postgres://",
+            ),
+            (
+                r#"{"historyDatabase": "postgres://g@db/"}"#,
+                "jsonData.historyDatabase",
+                "database",
+            ),
+            (
+                r#"{"historyDatabase": "postgres://db/gf"}"#,
+                "jsonData.historyDatabase",
+                "user",
+            ),
+            (
+                r#"{"historyDatabase": "postgres://g@db/gf?sslmode=prefer"}"#,
+                "jsonData.historyDatabase",
+                "verify-full",
+            ),
+            (
+                r#"{"historyDatabase": "postgres://g@db/gf?password=x"}"#,
+                "jsonData.historyDatabase",
+                "only sslmode",
+            ),
+            (
+                r#"{"historyDatabase": "postgres://g@db/gf", "historyDatabaseSchema": "Bad-Name"}"#,
+                "jsonData.historyDatabaseSchema",
+                "lower-case",
+            ),
+            (
+                r#"{"historyDatabase": "not a url"}"#,
+                "jsonData.historyDatabase",
+                "postgres://",
+            ),
+        ] {
+            let err = sim(json).unwrap_err();
+            assert_eq!(field_of(&err), field, "{json}");
+            assert!(err.to_string().contains(words), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn history_database_password_comes_from_secure_json_data() {
+        let secure = HashMap::from([(HISTORY_PASSWORD_FIELD.to_string(), "s3cret".to_string())]);
+        let s = Settings::from_grafana(
+            br#"{"simulate": true, "historyDatabase": "postgres://g@127.0.0.1/test"}"#,
+            &secure,
+            &no_env,
+        )
+        .unwrap();
+        let db = s.history_database.unwrap();
+        assert_eq!(db.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(!format!("{db:?}").contains("s3cret"));
     }
 }

@@ -812,6 +812,8 @@ fn datasources_are_the_simulator_and_the_real_api() {
                     "watch",
                     "retentionHours",
                     "historyPath",
+                    "historyDatabase",
+                    "historyDatabaseSchema",
                     "simulate",
                 ]
                 .contains(&key),
@@ -840,7 +842,10 @@ fn datasources_are_the_simulator_and_the_real_api() {
     assert_eq!(sim["name"].as_str(), Some("Akamai eStats (simulator)"));
     assert_eq!(sim["jsonData"]["simulate"].as_bool(), Some(true));
     assert_eq!(sim["jsonData"]["pollIntervalSeconds"].as_u64(), Some(10));
-    assert!(sim.get("secureJsonData").is_none());
+    // The simulator needs no credentials: its only secret is the shared history's password.
+    assert!(sim["secureJsonData"].as_mapping().is_none_or(|m| m
+        .keys()
+        .all(|k| k.as_str() == Some("historyDatabasePassword"))));
     let targets = watch_targets(&sim, &BTreeMap::new());
     let cp_codes = targets
         .iter()
@@ -906,7 +911,8 @@ fn no_literal_secret_in_provisioning() {
         BTreeSet::from([
             "accessToken".into(),
             "clientSecret".into(),
-            "clientToken".into()
+            "clientToken".into(),
+            "historyDatabasePassword".into()
         ])
     );
     // Anything shaped like Akamai credentials, anywhere in the deployment files.

@@ -148,6 +148,32 @@ impl UpstreamError {
         e
     }
 
+    /// A failure learned from the shared history (`jsonData.historyDatabase`) rather than from
+    /// a call of this process: the store itself failing, or the poll of the replica that owns
+    /// the target, stored with its kind (`kind` as [`ErrorKind::as_str`] spells it; unknown
+    /// kinds count as `connect`). The message is already written for the user.
+    pub fn shared(kind: &str, message: &str) -> UpstreamError {
+        const ALL: [ErrorKind; 12] = [
+            ErrorKind::Connect,
+            ErrorKind::Tls,
+            ErrorKind::Timeout,
+            ErrorKind::Auth,
+            ErrorKind::Forbidden,
+            ErrorKind::ClockSkew,
+            ErrorKind::RateLimited,
+            ErrorKind::BadRequest,
+            ErrorKind::NotFound,
+            ErrorKind::Server,
+            ErrorKind::ExecutionFailed,
+            ErrorKind::InvalidResponse,
+        ];
+        let kind = ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .unwrap_or(ErrorKind::Connect);
+        Self::new(kind, message.to_string())
+    }
+
     /// A call this plugin did not send (or stopped waiting for) to stay within the budget.
     pub fn budget_exhausted(reason: &str) -> UpstreamError {
         let mut e = Self::new(

@@ -17,6 +17,9 @@ use super::instance::{Instance, Instances};
 use crate::metrics::{DataSourceGauges, TargetGauges};
 use crate::target::{quote, Target};
 
+/// How long the health check waits for the shared history database.
+const STORE_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct DiagnosticsService {
     pub instances: Arc<Instances>,
 }
@@ -54,8 +57,9 @@ fn gauges_of(instance: &Instance) -> DataSourceGauges {
         uid: instance.uid.clone(),
         poll_interval: monitor.settings().poll_interval,
         budget: instance.upstream.budget(),
-        history_bytes: monitor.history().file_size(),
+        history_bytes: monitor.store().file_size(),
         targets,
+        shared: monitor.shared_state(),
     }
 }
 
@@ -76,12 +80,71 @@ impl Diagnostics for DiagnosticsService {
                 ));
             }
         };
+        // The shared store first: without it no replica answers alike, whatever the probe says.
+        let mut store_details = serde_json::Value::Null;
+        if let Some(store) = instance.monitor.store().shared() {
+            let db = store.database();
+            let checked = match tokio::time::timeout(STORE_CHECK, store.check()).await {
+                Ok(r) => r.map_err(|e| e.message),
+                Err(_) => Err(format!(
+                    "the history database {} (PostgreSQL) did not answer within {} s",
+                    db.describe(),
+                    STORE_CHECK.as_secs()
+                )),
+            };
+            let replicas = match checked {
+                Ok(()) => store
+                    .replicas(
+                        &instance.uid,
+                        crate::poller::lease_period(instance.settings.poll_interval),
+                    )
+                    .await
+                    .map_err(|e| e.message),
+                Err(e) => Err(e),
+            };
+            let replicas = match replicas {
+                Ok(r) => r,
+                Err(message) => {
+                    return Ok(health(
+                        HealthStatus::Error,
+                        format!("History database failed: {message}. Check jsonData.historyDatabase, secureJsonData.historyDatabasePassword and that this Grafana server may connect to it"),
+                        json!({
+                            "stage": "store",
+                            "store": {"kind": "postgres", "host": db.host, "port": db.port, "database": db.database, "schema": db.schema},
+                            "errorKind": "store",
+                        }),
+                    ));
+                }
+            };
+            let shared = instance.monitor.shared_state().unwrap_or_default();
+            store_details = json!({
+                "kind": "postgres",
+                "host": db.host,
+                "port": db.port,
+                "database": db.database,
+                "schema": db.schema,
+                "replica": store.replica(),
+                "replicas": replicas.iter().map(|(id, owned)| json!({"id": id, "owned": owned})).collect::<Vec<_>>(),
+                "ownedHere": shared.owned,
+                "state": shared,
+            });
+        }
         let started = Instant::now();
         let probe = instance.client.edge_locations().await;
         let latency_ms = started.elapsed().as_millis() as u64;
-        let history = match &instance.settings.history_path {
-            Some(p) => quote(&p.display().to_string()),
-            None => "in memory".to_string(),
+        let history = match (
+            &instance.settings.history_database,
+            &instance.settings.history_path,
+        ) {
+            (Some(db), _) => format!(
+                "in PostgreSQL {} schema {} ({} replica(s) seen, this one polls {} target(s))",
+                db.describe(),
+                db.schema,
+                store_details["replicas"].as_array().map_or(0, Vec::len),
+                store_details["ownedHere"].as_u64().unwrap_or(0)
+            ),
+            (None, Some(p)) => quote(&p.display().to_string()),
+            (None, None) => "in memory".to_string(),
         };
         let target = instance.upstream_description();
         Ok(match probe {
@@ -101,6 +164,7 @@ impl Diagnostics for DiagnosticsService {
                     "watch": instance.settings.watch.iter().map(|t| t.key()).collect::<Vec<_>>(),
                     "pollIntervalSeconds": instance.settings.poll_interval.as_secs(),
                     "history": history,
+                    "store": store_details,
                     "budget": instance.upstream.budget(),
                 }),
             ),

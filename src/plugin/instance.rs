@@ -18,6 +18,7 @@ use crate::history::{HistoryError, HistoryRegistry};
 use crate::poller::{Monitor, MonitorSettings};
 use crate::settings::{Settings, Upstream as UpstreamSetting};
 use crate::simulator::{Simulator, SimulatorConfig};
+use crate::store::{PgBudget, SharedRegistry, Store};
 use crate::target::{quote, Target};
 use crate::upstream::{Fetch, Upstream};
 
@@ -79,6 +80,7 @@ struct Entry {
 pub struct Instances {
     entries: parking_lot::Mutex<HashMap<String, Entry>>,
     histories: Arc<HistoryRegistry>,
+    shared: Arc<SharedRegistry>,
 }
 
 fn fingerprint(ds: &DataSourceInstanceSettings) -> u64 {
@@ -97,6 +99,7 @@ impl Default for Instances {
         Instances {
             entries: Default::default(),
             histories: Arc::new(HistoryRegistry::new()),
+            shared: Arc::new(SharedRegistry::new()),
         }
     }
 }
@@ -262,35 +265,52 @@ impl Instances {
             client: client.clone(),
             uid: uid.to_string(),
         };
-        let upstream = Arc::new(Upstream::new(
+        // The shared store does not connect here: a database that is down at start fails the
+        // queries and the health check with its own message, and heals when it returns.
+        let (store, shared_budget) = match &settings.history_database {
+            Some(db) => {
+                let pg = self.shared.get(db).map_err(|e| {
+                    QueryFailure::new(502, format!("data source settings: {}", e.message))
+                })?;
+                let budget: Arc<dyn crate::upstream::SharedBudget> = Arc::new(PgBudget::new(
+                    pg.clone(),
+                    client.host(),
+                    &budget_identity(&settings),
+                    settings.rate_limit_per_minute,
+                ));
+                (Store::Shared(pg), Some(budget))
+            }
+            None => {
+                let histories = self.histories.clone();
+                let owner = uid.to_string();
+                let path: Option<std::path::PathBuf> = settings.history_path.clone();
+                let history = blocking(
+                    "opening the history file (jsonData.historyPath)",
+                    move || {
+                        if let Some(p) = &path {
+                            check_history_path(p)?;
+                        }
+                        histories
+                            .get(&owner, path.as_deref())
+                            .map_err(|e| history_failure(path.as_deref(), e))
+                    },
+                )
+                .await?;
+                (Store::Embedded(history), None)
+            }
+        };
+        let upstream = Arc::new(Upstream::with_shared_budget(
             Arc::new(metered),
-            settings.rate_limit_per_minute,
+            crate::upstream::UpstreamConfig::new(settings.rate_limit_per_minute),
+            shared_budget,
         ));
-        let histories = self.histories.clone();
-        let owner = uid.to_string();
-        let path: Option<std::path::PathBuf> = settings.history_path.clone();
-        let history = blocking(
-            "opening the history file (jsonData.historyPath)",
-            move || {
-                if let Some(p) = &path {
-                    check_history_path(p)?;
-                }
-                histories
-                    .get(&owner, path.as_deref())
-                    .map_err(|e| history_failure(path.as_deref(), e))
-            },
-        )
-        .await?;
-        let monitor = Monitor::new(
-            uid.to_string(),
-            MonitorSettings::new(
-                settings.poll_interval,
-                settings.retention,
-                settings.watch.clone(),
-            ),
-            upstream.clone(),
-            history,
+        let mut monitor_settings = MonitorSettings::new(
+            settings.poll_interval,
+            settings.retention,
+            settings.watch.clone(),
         );
+        monitor_settings.first_sample_wait = settings.request_timeout;
+        let monitor = Monitor::new(uid.to_string(), monitor_settings, upstream.clone(), store);
         tracing::info!(datasource = uid, upstream = %client.host(), watch = settings.watch.len(), "data source instance ready");
         Ok(Instance {
             uid: uid.to_string(),
@@ -300,6 +320,18 @@ impl Instances {
             monitor,
             _simulator: simulator,
         })
+    }
+}
+
+/// What identifies the API client whose budget replicas share: its client token (only a digest
+/// of it, with the host, is stored). The simulator has none: its host (a port of its own per
+/// process) keeps each process's budget apart.
+fn budget_identity(settings: &Settings) -> String {
+    match &settings.upstream {
+        UpstreamSetting::Akamai { credentials, .. } => {
+            credentials.client_token.expose().to_string()
+        }
+        UpstreamSetting::Simulator => String::new(),
     }
 }
 

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::handlers::timeseries::series::{build, SeriesSpec};
+use crate::history::History;
 use crate::query::{GroupBy, Metric, StatusFilter};
 use crate::sample::Side;
 use crate::upstream::fake::{fetched, server_error, FakeFetch};

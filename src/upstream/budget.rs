@@ -279,6 +279,16 @@ impl Budget {
     }
 
     /// Time left in the current pause, if any.
+    /// A pause learned from elsewhere: another replica's 429, read from the shared store.
+    pub fn pause_for(&self, pause: Duration, reason: &str) {
+        let mut st = self.state.lock();
+        let until = Instant::now() + pause.min(MAX_PAUSE);
+        if st.paused_until.is_none_or(|p| p < until) {
+            st.paused_until = Some(until);
+            st.pause_reason = Some(reason.to_string());
+        }
+    }
+
     pub fn paused_for(&self) -> Option<Duration> {
         let st = self.state.lock();
         st.paused_until

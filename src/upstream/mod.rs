@@ -42,6 +42,25 @@ pub trait Fetch: Send + Sync + 'static {
     fn estats<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Fetched, UpstreamError>>;
 }
 
+/// What a budget shared with other processes says about one more call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    Go,
+    /// The shared budget is spent: a slot frees up after this.
+    Wait(Duration),
+    /// A process saw a 429: every process pauses this long.
+    Paused(Duration, String),
+}
+
+/// A budget shared by every replica of a data source (kept in the shared history store, see
+/// `docs/high-availability.md`): asked before every call, after the local budget; told about
+/// every 429 so that all replicas pause. An implementation that cannot reach its store answers
+/// [`Admission::Go`]: the local budget still holds, and polling goes on.
+pub trait SharedBudget: Send + Sync + 'static {
+    fn admit(&self) -> BoxFuture<'_, Admission>;
+    fn rate_limited<'a>(&'a self, pause: Duration, reason: &'a str) -> BoxFuture<'a, ()>;
+}
+
 /// Tunables of [`Upstream`]; [`UpstreamConfig::new`] gives the defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
@@ -83,6 +102,7 @@ struct Block {
 struct Inner {
     fetch: Arc<dyn Fetch>,
     budget: Budget,
+    shared: Option<Arc<dyn SharedBudget>>,
     config: UpstreamConfig,
     /// Key `None`: the whole data source (401); `Some(target)`: one target (403).
     blocks: Mutex<HashMap<Option<Target>, Block>>,
@@ -116,9 +136,20 @@ impl Upstream {
     }
 
     pub fn with_config(fetch: Arc<dyn Fetch>, config: UpstreamConfig) -> Upstream {
+        Upstream::with_shared_budget(fetch, config, None)
+    }
+
+    /// As [`Upstream::with_config`], every call also admitted by `shared` (replicas sharing
+    /// one API client's budget and 429 pauses).
+    pub fn with_shared_budget(
+        fetch: Arc<dyn Fetch>,
+        config: UpstreamConfig,
+        shared: Option<Arc<dyn SharedBudget>>,
+    ) -> Upstream {
         Upstream {
             inner: Arc::new(Inner {
                 fetch,
+                shared,
                 budget: Budget::new(config.rate_limit_per_minute),
                 config,
                 blocks: Mutex::new(HashMap::new()),
@@ -181,6 +212,36 @@ impl Upstream {
 }
 
 impl Inner {
+    /// Waits for the shared budget to admit one call, within `deadline`. A pause that another
+    /// replica learned from a 429 pauses this one too (its local budget included).
+    async fn admit_shared(
+        &self,
+        shared: &dyn SharedBudget,
+        deadline: Instant,
+    ) -> Result<(), UpstreamError> {
+        loop {
+            match shared.admit().await {
+                Admission::Go => return Ok(()),
+                Admission::Wait(wait) => {
+                    if Instant::now() + wait >= deadline {
+                        return Err(UpstreamError::budget_exhausted(&format!(
+                            "the budget of this API client, shared by every replica of this data source, is spent for the next {} s",
+                            wait.as_secs().max(1)
+                        )));
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Admission::Paused(pause, reason) => {
+                    self.budget.pause_for(pause, &reason);
+                    return Err(UpstreamError::budget_exhausted(&format!(
+                        "calls are paused for {} s on every replica: {reason}",
+                        pause.as_secs().max(1)
+                    )));
+                }
+            }
+        }
+    }
+
     fn blocked(&self, target: &Target) -> Option<UpstreamError> {
         let now = Instant::now();
         let blocks = self.blocks.lock();
@@ -225,6 +286,9 @@ impl Inner {
             let result = {
                 // The call occupies its budget slot from its send until its answer is in.
                 let _slot = self.budget.acquire(deadline).await?;
+                if let Some(shared) = &self.shared {
+                    self.admit_shared(shared.as_ref(), deadline).await?;
+                }
                 self.fetch.estats(target).await
             }
             .and_then(|f| check_estats(&f.response).map(|()| f));
@@ -242,7 +306,16 @@ impl Inner {
                     // Not `observe`: a 429 says Remaining 0 by nature, and its Next (or the
                     // backoff) already sets the pace. The budget pause delays the retry.
                     let headers = error.rate_limit().cloned().unwrap_or_default();
-                    Some(self.budget.rate_limited(&headers, Utc::now()))
+                    let pause = self.budget.rate_limited(&headers, Utc::now());
+                    if let Some(shared) = &self.shared {
+                        shared
+                            .rate_limited(
+                                pause,
+                                "another replica of this data source got 429 from Akamai",
+                            )
+                            .await;
+                    }
+                    Some(pause)
                 }
                 ErrorKind::Auth => {
                     self.block(None, &error);
