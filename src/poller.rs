@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::estats::UpstreamError;
+use crate::history::polls::{Polls, Wanted};
 use crate::history::{HistoryError, Point};
 use crate::sample::Sample;
 use crate::store::postgres::Round;
@@ -227,6 +228,10 @@ struct Entry {
     registered: Option<Instant>,
     /// Shared store: the newest sample pushed to live streams.
     announced: Option<DateTime<Utc>>,
+    /// Held by a query from its last look at memory until the sample it fetched is in memory,
+    /// so that a query arriving meanwhile finds that sample instead of calling again (the
+    /// single flight alone leaves a gap between a flight's end and its sample's arrival).
+    query_fetch: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Entry {
@@ -405,6 +410,15 @@ impl Monitor {
                 });
             }
         }
+        let fetch_lock = inner
+            .entries
+            .lock()
+            .get(target)
+            .map(|e| Arc::clone(&e.query_fetch));
+        let _fetching = match &fetch_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
         // A failure within the last interval is not retried for every panel refresh: the
         // poller tries again on its schedule.
         let recent_failure = {
@@ -418,8 +432,9 @@ impl Monitor {
                 _ => None,
             })
         };
-        // A concurrent query's call may have landed while this one read the history: its
-        // sample is this query's answer, and calling again would spend a second call.
+        // A concurrent query's call may have landed while this one waited or read the
+        // history: its sample is this query's answer, and calling again would spend a second
+        // call.
         let landed = inner
             .entries
             .lock()
@@ -483,6 +498,27 @@ impl Monitor {
             .store
             .range(&self.inner.uid, target, from, to)
             .await
+    }
+
+    /// The history of `target` as flat columns for the series builder, the fast path of time
+    /// series (`History::polls`); `None` for the shared store, which answers through
+    /// [`Monitor::range`].
+    pub async fn polls(
+        &self,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        wanted: Wanted,
+    ) -> Option<Result<Polls, HistoryError>> {
+        let Store::Embedded(history) = &self.inner.store else {
+            return None;
+        };
+        self.inner.touch(target);
+        Some(
+            history
+                .polls(&self.inner.uid, target, from, to, wanted)
+                .await,
+        )
     }
 
     pub async fn status_codes(&self, target: &Target) -> Result<Vec<u16>, HistoryError> {
@@ -572,6 +608,7 @@ impl Inner {
             pending: VecDeque::new(),
             registered: None,
             announced: None,
+            query_fetch: Arc::default(),
         }
     }
 

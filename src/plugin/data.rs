@@ -102,17 +102,38 @@ async fn frames_for(
     for_alert: bool,
 ) -> Result<Vec<Frame>, QueryFailure> {
     let mut frames = match query.query_type {
+        QueryType::Timeseries if !query.live => {
+            let wanted = timeseries::wanted(query);
+            match instance
+                .monitor
+                .polls(&query.target, query.from, query.to, wanted)
+                .await
+            {
+                Some(polls) => vec![timeseries::frame_of_polls(
+                    query,
+                    &polls.map_err(|e| {
+                        QueryFailure::new(500, format!("reading history failed: {e}"))
+                    })?,
+                )],
+                None => {
+                    let points = instance
+                        .monitor
+                        .range(&query.target, query.from, query.to)
+                        .await
+                        .map_err(|e| {
+                            QueryFailure::new(500, format!("reading history failed: {e}"))
+                        })?;
+                    vec![timeseries::frame(query, &points)]
+                }
+            }
+        }
         QueryType::Timeseries => {
             let points = instance
                 .monitor
                 .range(&query.target, query.from, query.to)
                 .await
                 .map_err(|e| QueryFailure::new(500, format!("reading history failed: {e}")))?;
-            if query.live {
-                vec![super::stream::live_timeseries_frame(instance, query, &points).await]
-            } else {
-                vec![timeseries::frame(query, &points)]
-            }
+            vec![super::stream::live_timeseries_frame(instance, query, &points).await]
         }
         QueryType::Distribution | QueryType::Summary | QueryType::TopIps => {
             let latest = instance.monitor.latest(&query.target).await?;

@@ -11,7 +11,7 @@ pub mod series;
 use self::columns::{merge_columns, widen, Column};
 use self::series::{build, build_polls, SeriesSet, SeriesSpec};
 use crate::frame::{Field, Frame, FrameType, Notice, Severity, Values};
-use crate::history::polls::Polls;
+use crate::history::polls::{Polls, Wanted};
 use crate::history::{History, HistoryError, Point};
 use crate::query::{Metric, Query};
 use crate::sample::Sample;
@@ -31,6 +31,11 @@ pub fn frame(query: &Query, points: &[Point]) -> Frame {
 /// frame, without building a sample per poll.
 pub fn frame_of_polls(query: &Query, polls: &Polls) -> Frame {
     frame_from_series(query, build_polls(polls, &SeriesSpec::of(query)))
+}
+
+/// What of the stored polls the series of `query` need.
+pub fn wanted(query: &Query) -> Wanted {
+    series::wanted(&SeriesSpec::of(query))
 }
 
 /// The frame of a (not live) `timeseries` query of data source `uid`, read from `history` the
