@@ -141,6 +141,9 @@ describe('validateHistoryDatabase', () => {
     ['mysql://g@db/gf', /^Start the URL with postgres:\/\/ or postgresql:\/\//],
     ['db.example.com/gf', /^Start the URL with/],
     ['postgres://g:hunter2@db/gf', /Remove the password from the URL .* "Database password" below/],
+    // Passwords no URL parser takes: still recognised as passwords, not as a bad port.
+    ['postgres://g:a/b@c@db.example.com:5432/gf', /^Remove the password from the URL/],
+    ['postgres://g:p?q#r@db/gf', /^Remove the password from the URL/],
     ['postgres://g@db/gf?sslmode=prefer', /^sslmode must be one of disable, require, verify-full$/],
     ['postgres://g@db/gf?password=x', /^Only the sslmode parameter/],
     ['postgres://g@db', /^Name one database after the host/],

@@ -259,6 +259,12 @@ export function validateHistoryDatabase(raw: string | undefined): string | undef
   if (scheme === undefined || !HISTORY_DATABASE.schemes.includes(scheme)) {
     return `Start the URL with ${HISTORY_DATABASE.schemes.map((s) => `${s}://`).join(' or ')}, e.g. ${HISTORY_DATABASE_EXAMPLE}`;
   }
+  const passwordMessage =
+    'Remove the password from the URL (every Grafana user can read it) and enter it in "Database password" below';
+  // `user:` followed later by `@`: a password, even one with a / or @ that no URL parser takes.
+  if (/^[^/?#@:]*:.*@/s.test(value.slice(scheme.length + 3))) {
+    return passwordMessage;
+  }
   let url: URL;
   try {
     url = new URL(value);
@@ -266,7 +272,7 @@ export function validateHistoryDatabase(raw: string | undefined): string | undef
     return `Not a URL: write it as ${HISTORY_DATABASE_EXAMPLE}`;
   }
   if (url.password !== '') {
-    return 'Remove the password from the URL (every Grafana user can read it) and enter it in "Database password" below';
+    return passwordMessage;
   }
   if (url.hostname === '') {
     return `Name the database host, e.g. ${HISTORY_DATABASE_EXAMPLE}`;
