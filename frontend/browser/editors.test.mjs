@@ -341,6 +341,42 @@ describe('config editor', () => {
     await assertNoOverlap(page, 'config with the simulator');
   });
 
+  it('offers the shared history database, keeps its password off the page and out of jsonData', async () => {
+    const page = await open('config');
+    await page.getByRole('button', { name: /Additional settings/ }).click();
+    const database = page.getByLabel(/^History database/);
+    assert.equal(await page.getByLabel(/^Database password/).count(), 0, 'no password field without a database');
+    const url = 'postgres://grafana@db.example.com:5432/grafana?sslmode=verify-full';
+    // A password typed into the URL is refused, pointed at the password field, and never emitted.
+    await database.fill(url.replace('grafana@', `grafana:${SECRET}@`));
+    await database.blur();
+    await page.getByText(/Remove the password from the URL/).waitFor();
+    assert.equal(await page.getByLabel(/^Database password/).count(), 1, 'the password field the message names');
+    for (const each of await emitted(page)) {
+      assert.equal(each.jsonData.historyDatabase, undefined, 'a URL with a password is never emitted');
+      assertSettingsModel(each);
+    }
+    await database.fill(`  ${url.replace('verify-full', 'prefer')}`);
+    await page.getByText('sslmode must be one of disable, require, verify-full').waitFor();
+    await database.fill(`  ${url} `);
+    await database.blur();
+    const password = page.getByLabel(/^Database password/);
+    assert.equal(await password.getAttribute('type'), 'password', 'the database password is a password field');
+    await password.fill(SECRET);
+    const schema = page.getByLabel(/^Database schema/);
+    await schema.fill('Estats');
+    await schema.blur();
+    await page.getByText(/Use lower-case letters, digits and _/).waitFor();
+    await schema.fill('estats');
+    await page.getByText(/Ignored while a shared history database is set/).waitFor();
+    const settings = await lastEmitted(page);
+    assert.deepEqual(settings.jsonData, { historyDatabase: url, historyDatabaseSchema: 'estats' });
+    assert.equal(settings.secureJsonData.historyDatabasePassword, SECRET);
+    assertSettingsModel(settings);
+    await assertNoSecretOnPage(page);
+    await assertNoOverlap(page, 'config with a shared history database');
+  });
+
   for (const theme of ['dark', 'light']) {
     it(`renders the whole page in the ${theme} theme`, async () => {
       const page = await open('config', {

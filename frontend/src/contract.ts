@@ -20,6 +20,21 @@ export const RATE_LIMIT: Bound & { maxLoopback: number } = contract.settings.rat
 export const RETENTION: Bound = contract.settings.retentionHours;
 export const LOOPBACK_HOST_NAMES: readonly string[] = contract.settings.loopbackHostNames;
 
+/** The rules of `historyDatabase` (the shared PostgreSQL history) and its schema and password. */
+export const HISTORY_DATABASE: {
+  schemes: readonly string[];
+  sslModes: readonly string[];
+  defaultPort: number;
+  /** Typed as the key of EStatsSecureJsonData; validation.test.ts fails if the backend renames it. */
+  passwordField: 'historyDatabasePassword';
+  defaultSchema: string;
+  maxSchemaChars: number;
+  schemaPattern: string;
+} = {
+  ...contract.settings.historyDatabase,
+  passwordField: contract.settings.historyDatabase.passwordField as 'historyDatabasePassword',
+};
+
 const q = contract.query;
 
 export const QUERY_TYPES = q.queryType.values as QueryType[];

@@ -53,6 +53,10 @@ export interface EStatsOptions extends DataSourceJsonData {
   watch?: WatchTarget[];
   retentionHours?: number;
   historyPath?: string;
+  /** `postgres://user@host:port/dbname?sslmode=...` of the history shared by Grafana replicas; never with a password. */
+  historyDatabase?: string;
+  /** PostgreSQL schema of the shared history; the backend default when absent. */
+  historyDatabaseSchema?: string;
   simulate?: boolean;
 }
 
@@ -61,10 +65,17 @@ export interface EStatsSecureJsonData {
   clientToken?: string;
   clientSecret?: string;
   accessToken?: string;
+  /** Password of the `historyDatabase` user. */
+  historyDatabasePassword?: string;
 }
 
 export type SecretKey = keyof EStatsSecureJsonData;
-export const SECRET_KEYS: readonly SecretKey[] = ['clientToken', 'clientSecret', 'accessToken'];
+export const SECRET_KEYS: readonly SecretKey[] = [
+  'clientToken',
+  'clientSecret',
+  'accessToken',
+  'historyDatabasePassword',
+];
 
 /** The `.edgerc` section read when `edgercSection` is absent. */
 export const DEFAULT_EDGERC_SECTION = 'default';

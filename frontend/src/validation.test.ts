@@ -1,8 +1,11 @@
 import contract from './generated/contract.json';
+import type { EStatsSecureJsonData } from './types';
 import {
   duplicateWatchTargets,
   isLoopbackHost,
   numericSettings,
+  validateHistoryDatabase,
+  validateHistorySchema,
   validateHost,
   validateSettings,
   validateWatchTarget,
@@ -112,5 +115,56 @@ describe('watch list validation', () => {
       [1, 'Same target as row 1'],
       [4, 'Same target as row 4'],
     ]);
+  });
+});
+
+describe('validateHistoryDatabase', () => {
+  const db = contract.settings.historyDatabase;
+
+  it('uses the password key of the secure settings type', () => {
+    const key: keyof EStatsSecureJsonData = 'historyDatabasePassword';
+    expect(db.passwordField).toBe(key);
+  });
+
+  it.each([
+    [''],
+    ['postgres://grafana@db.example.com:5432/grafana?sslmode=verify-full'],
+    ['postgresql://grafana@db.example.com/grafana'],
+    ['  postgres://estats@127.0.0.1/test?sslmode=disable  '],
+    ['postgres://estats@[::1]:5433/test'],
+    ...db.sslModes.map((mode) => [`postgres://g@db/gf?sslmode=${mode}`]),
+  ])('accepts %j', (url) => {
+    expect(validateHistoryDatabase(url)).toBeUndefined();
+  });
+
+  it.each([
+    ['mysql://g@db/gf', /^Start the URL with postgres:\/\/ or postgresql:\/\//],
+    ['db.example.com/gf', /^Start the URL with/],
+    ['postgres://g:hunter2@db/gf', /Remove the password from the URL .* "Database password" below/],
+    // Passwords no URL parser takes: still recognised as passwords, not as a bad port.
+    ['postgres://g:a/b@c@db.example.com:5432/gf', /^Remove the password from the URL/],
+    ['postgres://g:p?q#r@db/gf', /^Remove the password from the URL/],
+    ['postgres://g@db/gf?sslmode=prefer', /^sslmode must be one of disable, require, verify-full$/],
+    ['postgres://g@db/gf?password=x', /^Only the sslmode parameter/],
+    ['postgres://g@db', /^Name one database after the host/],
+    ['postgres://db.example.com/gf', /^Name the database user before the host/],
+  ])('refuses %j', (url, message) => {
+    expect(validateHistoryDatabase(url)).toMatch(message);
+  });
+
+  it('never quotes the password it refuses', () => {
+    expect(validateHistoryDatabase('postgres://g:hunter2@db/gf?sslmode=bogus')).not.toContain('hunter2');
+  });
+});
+
+describe('validateHistorySchema', () => {
+  const db = contract.settings.historyDatabase;
+
+  it.each(['', db.defaultSchema, '_x1', 'a'.repeat(db.maxSchemaChars)])('accepts %j', (schema) => {
+    expect(validateHistorySchema(schema)).toBeUndefined();
+  });
+
+  it.each(['Akamai', '1st', 'a-b', 'a b', 'a'.repeat(db.maxSchemaChars + 1)])('refuses %j', (schema) => {
+    expect(validateHistorySchema(schema)).toMatch(/^Use lower-case letters, digits and _ \(at most 63/);
   });
 });

@@ -1,4 +1,11 @@
-import { LOOPBACK_HOST_NAMES, POLL_INTERVAL, RATE_LIMIT, REQUEST_TIMEOUT, RETENTION } from './contract';
+import {
+  HISTORY_DATABASE,
+  LOOPBACK_HOST_NAMES,
+  POLL_INTERVAL,
+  RATE_LIMIT,
+  REQUEST_TIMEOUT,
+  RETENTION,
+} from './contract';
 import { isAbsoluteHttpUrl, isDigits } from './query';
 import type { EStatsOptions, WatchTarget } from './types';
 
@@ -234,4 +241,69 @@ export function duplicateWatchTargets(watch: WatchTarget[]): Map<number, string>
     }
   });
   return duplicates;
+}
+
+const HISTORY_DATABASE_EXAMPLE = 'postgres://grafana@db.example.com:5432/grafana?sslmode=verify-full';
+
+/**
+ * The backend's `historyDatabase` rule: `postgres://user@host[:port]/dbname[?sslmode=...]`, never
+ * with a password (jsonData is readable by every Grafana user). Empty keeps the embedded history.
+ * Messages never quote the URL, which may hold the very password they refuse.
+ */
+export function validateHistoryDatabase(raw: string | undefined): string | undefined {
+  const value = (raw ?? '').trim();
+  if (value === '') {
+    return undefined;
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+  if (scheme === undefined || !HISTORY_DATABASE.schemes.includes(scheme)) {
+    return `Start the URL with ${HISTORY_DATABASE.schemes.map((s) => `${s}://`).join(' or ')}, e.g. ${HISTORY_DATABASE_EXAMPLE}`;
+  }
+  const passwordMessage =
+    'Remove the password from the URL (every Grafana user can read it) and enter it in "Database password" below';
+  // `user:` followed later by `@`: a password, even one with a / or @ that no URL parser takes.
+  if (/^[^/?#@:]*:.*@/s.test(value.slice(scheme.length + 3))) {
+    return passwordMessage;
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `Not a URL: write it as ${HISTORY_DATABASE_EXAMPLE}`;
+  }
+  if (url.password !== '') {
+    return passwordMessage;
+  }
+  if (url.hostname === '') {
+    return `Name the database host, e.g. ${HISTORY_DATABASE_EXAMPLE}`;
+  }
+  if (url.username === '') {
+    return `Name the database user before the host, e.g. ${HISTORY_DATABASE_EXAMPLE}`;
+  }
+  const database = url.pathname.replace(/^\//, '');
+  if (database === '' || database.includes('/')) {
+    return `Name one database after the host, e.g. ${HISTORY_DATABASE_EXAMPLE}`;
+  }
+  const modes = HISTORY_DATABASE.sslModes.join(', ');
+  for (const [key, mode] of url.searchParams) {
+    if (key !== 'sslmode') {
+      return `Only the sslmode parameter (${modes}) is supported; remove "${key}"`;
+    }
+    if (!HISTORY_DATABASE.sslModes.includes(mode)) {
+      return `sslmode must be one of ${modes}`;
+    }
+  }
+  return undefined;
+}
+
+/** The backend's schema rule for `historyDatabaseSchema`; empty takes the default schema. */
+export function validateHistorySchema(raw: string | undefined): string | undefined {
+  const value = (raw ?? '').trim();
+  if (value === '') {
+    return undefined;
+  }
+  if (value.length > HISTORY_DATABASE.maxSchemaChars || !new RegExp(HISTORY_DATABASE.schemaPattern).test(value)) {
+    return `Use lower-case letters, digits and _ (at most ${HISTORY_DATABASE.maxSchemaChars}, not starting with a digit), e.g. ${HISTORY_DATABASE.defaultSchema}`;
+  }
+  return undefined;
 }

@@ -355,4 +355,122 @@ describe('ConfigEditor', () => {
       historyPath: '/var/lib/grafana/estats.db',
     });
   });
+
+  describe('shared history (high availability)', () => {
+    const URL = 'postgres://grafana@db.example.com:5432/grafana?sslmode=verify-full';
+
+    it('shows the password and schema only while a database URL is entered, and says the history file is ignored', async () => {
+      const { user, latest } = setup(settings({ jsonData: { historyPath: '/var/lib/grafana/estats.db' } }));
+      await openAdditional(user);
+      expect(screen.getByRole('region', { name: 'Shared history (high availability)' })).toBeInTheDocument();
+      const database = byLabel('History database');
+      expect(database).toHaveAttribute('placeholder', URL);
+      expect(queryByLabel('Database password')).not.toBeInTheDocument();
+      expect(queryByLabel('Database schema')).not.toBeInTheDocument();
+      expect(screen.queryByText(/Ignored while a shared history database is set/)).not.toBeInTheDocument();
+
+      await user.type(database, ` ${URL} `);
+      expect(latest().jsonData).toEqual({ historyPath: '/var/lib/grafana/estats.db', historyDatabase: URL });
+      expect(byLabel('Database password')).toBeInTheDocument();
+      expect(byLabel('Database schema')).toHaveAttribute('placeholder', 'akamai_estats');
+      expect(screen.getByText(/Ignored while a shared history database is set/)).toBeInTheDocument();
+
+      await user.clear(database);
+      expect(latest().jsonData).toEqual({ historyPath: '/var/lib/grafana/estats.db' });
+      expect(queryByLabel('Database password')).not.toBeInTheDocument();
+      expect(queryByLabel('Database schema')).not.toBeInTheDocument();
+    });
+
+    it('flags a password in the URL, points at the password field, and never emits it', async () => {
+      const { user, changes } = setup();
+      await openAdditional(user);
+      await user.type(byLabel('History database'), 'postgres://grafana:hunter2@db.example.com/grafana');
+      expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+      await user.tab();
+      expect(screen.getByRole('alert')).toHaveTextContent(
+        /Remove the password from the URL.*"Database password" below/
+      );
+      // The field the message points at is there, even though the URL is not saved.
+      expect(byLabel('Database password')).toBeInTheDocument();
+      expect(JSON.stringify(changes)).not.toContain('hunter2');
+      for (const change of changes) {
+        expect(change.jsonData).not.toHaveProperty('historyDatabase');
+      }
+    });
+
+    it('flags an unsupported sslmode and a bad schema after the field is left, saving neither', async () => {
+      const { user, latest } = setup(settings({ jsonData: { historyDatabase: URL, historyDatabaseSchema: 'estats' } }));
+      await openAdditional(user);
+      const database = byLabel('History database');
+      expect(database).toHaveValue(URL);
+      await user.clear(database);
+      await user.type(database, 'postgres://grafana@db.example.com/grafana?sslmode=prefer');
+      await user.tab();
+      expect(screen.getByRole('alert')).toHaveTextContent('sslmode must be one of disable, require, verify-full');
+      expect(latest().jsonData).not.toHaveProperty('historyDatabase');
+      await user.clear(database);
+      await user.type(database, 'mysql://grafana@db/grafana');
+      expect(screen.getByRole('alert')).toHaveTextContent(/Start the URL with postgres:\/\/ or postgresql:\/\//);
+      await user.clear(database);
+      await user.type(database, 'postgresql://grafana@db/grafana?sslmode=require');
+      expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+      expect(latest().jsonData.historyDatabase).toBe('postgresql://grafana@db/grafana?sslmode=require');
+
+      const schema = byLabel('Database schema');
+      expect(schema).toHaveValue('estats');
+      await user.clear(schema);
+      await user.type(schema, 'Estats-1');
+      await user.tab();
+      expect(screen.getByRole('alert')).toHaveTextContent(/Use lower-case letters, digits and _ \(at most 63/);
+      expect(latest().jsonData).not.toHaveProperty('historyDatabaseSchema');
+      await user.clear(schema);
+      await user.type(schema, 'x'.repeat(64));
+      expect(screen.getByRole('alert')).toHaveTextContent(/at most 63/);
+      expect(latest().jsonData).not.toHaveProperty('historyDatabaseSchema');
+      await user.clear(schema);
+      await user.type(schema, ' estats_2 ');
+      expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+      expect(latest().jsonData).toEqual({
+        historyDatabase: 'postgresql://grafana@db/grafana?sslmode=require',
+        historyDatabaseSchema: 'estats_2',
+      });
+    });
+
+    it('keeps the database password in secureJsonData only', async () => {
+      const { user, latest } = setup(settings({ jsonData: { historyDatabase: URL } }));
+      await openAdditional(user);
+      const password = byLabel('Database password');
+      expect(password).toHaveAttribute('type', 'password');
+      await user.type(password, 'db-pass-4');
+      expect(latest().secureJsonData).toEqual({ historyDatabasePassword: 'db-pass-4' });
+      expect(latest().jsonData).toEqual({ historyDatabase: URL });
+      expect(JSON.stringify({ ...latest(), secureJsonData: undefined })).not.toContain('db-pass-4');
+    });
+
+    it('shows a configured database password and resets it', async () => {
+      const { user, latest } = setup(
+        settings({
+          jsonData: { historyDatabase: URL },
+          secureJsonFields: { clientSecret: true, historyDatabasePassword: true },
+        })
+      );
+      await openAdditional(user);
+      const password = byLabel('Database password');
+      expect(password).toHaveValue('configured');
+      expect(password).toBeDisabled();
+      const resets = screen.getAllByRole('button', { name: 'Reset' });
+      // Client secret's, then the database password's.
+      expect(resets).toHaveLength(2);
+      await user.click(resets[1]!);
+
+      expect(latest().secureJsonFields).toEqual({ clientSecret: true, historyDatabasePassword: false });
+      expect(latest().secureJsonData).toEqual({ historyDatabasePassword: '' });
+      const input = byLabel('Database password');
+      expect(input).toBeEnabled();
+      expect(input).toHaveValue('');
+      await user.type(input, 'new-db-pass');
+      expect(latest().secureJsonData).toEqual({ historyDatabasePassword: 'new-db-pass' });
+      expect(latest().secureJsonFields).toEqual({ clientSecret: true, historyDatabasePassword: false });
+    });
+  });
 });

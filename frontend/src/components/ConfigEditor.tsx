@@ -22,7 +22,14 @@ import {
   type EStatsSecureJsonData,
   type SecretKey,
 } from '../types';
-import { numericSettings, type NumericSetting, validateHost } from '../validation';
+import { HISTORY_DATABASE } from '../contract';
+import {
+  numericSettings,
+  type NumericSetting,
+  validateHistoryDatabase,
+  validateHistorySchema,
+  validateHost,
+} from '../validation';
 import { EdgercPaste } from './EdgercPaste';
 import { NumberSetting } from './NumberSetting';
 import { WatchListEditor } from './WatchListEditor';
@@ -74,6 +81,8 @@ function TextSetting(props: {
   /** A value with a problem stays in the field with its error, and is not saved. */
   validate?: (value: string) => string | undefined;
   onChange: (value: string | undefined) => void;
+  /** Every keystroke, valid or not: for parts of the form that follow what is being typed. */
+  onDraft?: (text: string) => void;
 }) {
   const [draft, setDraft] = useState(props.value ?? '');
   const [touched, setTouched] = useState(false);
@@ -102,6 +111,7 @@ function TextSetting(props: {
         onChange={(e) => {
           const text = e.currentTarget.value;
           setDraft(text);
+          props.onDraft?.(text);
           const trimmed = text.trim();
           // A value with a problem is not saved, nor is an earlier prefix of it that happened to be valid.
           const next = trimmed === '' || props.validate?.(trimmed) !== undefined ? undefined : trimmed;
@@ -124,6 +134,11 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
   const secureJsonFields = options.secureJsonFields ?? {};
   const secureJsonData: EStatsSecureJsonData = options.secureJsonData ?? {};
   const simulate = jsonData.simulate === true;
+  // Follows the URL as typed, not only once valid: the URL's errors point at the password field,
+  // which must be there to be found.
+  const [historyDatabaseTyped, setHistoryDatabaseTyped] = useState((jsonData.historyDatabase ?? '') !== '');
+  const shared = historyDatabaseTyped || (jsonData.historyDatabase ?? '') !== '';
+  const passwordKey = HISTORY_DATABASE.passwordField;
 
   const updateJsonData = (patch: Partial<EStatsOptions>) => {
     const next: EStatsOptions = { ...jsonData, ...patch };
@@ -292,12 +307,60 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
             <TextSetting
               id="estats-config-history-path"
               label="History file"
-              description="Optional: SQLite file on the Grafana server that keeps the history across restarts. Empty keeps it in memory only."
+              description={
+                shared
+                  ? 'Ignored while a shared history database is set below: the history lives there instead.'
+                  : 'Optional: SQLite file on the Grafana server that keeps the history across restarts. Empty keeps it in memory only.'
+              }
               value={jsonData.historyPath}
               placeholder="in memory"
               onChange={(historyPath) => updateJsonData({ historyPath })}
             />
           </div>
+          <Section
+            title="Shared history (high availability)"
+            description="For several Grafana replicas behind one load balancer. See docs/high-availability.md for the database user and schema to create."
+          >
+            <TextSetting
+              id="estats-config-history-database"
+              label="History database"
+              description="Optional PostgreSQL URL. Leave empty to keep the embedded SQLite history (History file above). Grafana replicas sharing this database share one poller per target, one upstream budget and one history. Never put the password in the URL: enter it below."
+              value={jsonData.historyDatabase}
+              placeholder="postgres://grafana@db.example.com:5432/grafana?sslmode=verify-full"
+              validate={validateHistoryDatabase}
+              onDraft={(text) => setHistoryDatabaseTyped(text.trim() !== '')}
+              onChange={(historyDatabase) => updateJsonData({ historyDatabase })}
+            />
+            {shared && (
+              <>
+                <Field
+                  label="Database password"
+                  description="Password of the database user in the URL; kept encrypted, never shown again once saved"
+                  htmlFor={`estats-config-${passwordKey}`}
+                >
+                  <SecretInput
+                    id={`estats-config-${passwordKey}`}
+                    width={WIDE}
+                    isConfigured={Boolean(secureJsonFields[passwordKey])}
+                    value={secureJsonData[passwordKey] ?? ''}
+                    autoComplete="off"
+                    onChange={(e) => setSecret(passwordKey, e.currentTarget.value)}
+                    onReset={() => resetSecret(passwordKey)}
+                  />
+                </Field>
+                <TextSetting
+                  id="estats-config-history-database-schema"
+                  label="Database schema"
+                  description={`Optional: the PostgreSQL schema holding the history, so several Grafana installations can share one database. Lower-case letters, digits and _, at most ${HISTORY_DATABASE.maxSchemaChars}.`}
+                  value={jsonData.historyDatabaseSchema}
+                  placeholder={HISTORY_DATABASE.defaultSchema}
+                  width={30}
+                  validate={validateHistorySchema}
+                  onChange={(historyDatabaseSchema) => updateJsonData({ historyDatabaseSchema })}
+                />
+              </>
+            )}
+          </Section>
         </Stack>
       </CollapsableSection>
     </Stack>
