@@ -304,6 +304,25 @@ pub const LOOPBACK_LIMITS: Limits = Limits {
     max_rate_per_minute: 6000,
 };
 
+/// The `jsonData` keys the plugin reads, in the order of docs/design.md's settings table.
+/// [`RawJsonData`] has one member per key; a test checks that each of them is read.
+pub const JSON_DATA_KEYS: &[&str] = &[
+    "host",
+    "accountSwitchKey",
+    "edgercPath",
+    "edgercSection",
+    "delivery",
+    "pollIntervalSeconds",
+    "requestTimeoutSeconds",
+    "rateLimitPerMinute",
+    "watch",
+    "retentionHours",
+    "historyPath",
+    "historyDatabase",
+    "historyDatabaseSchema",
+    "simulate",
+];
+
 /// `jsonData` as sent, every value still untyped so that a wrong type gets a message naming
 /// the field instead of a serde error about the whole document.
 #[derive(Debug, Default, Deserialize)]
@@ -603,6 +622,10 @@ impl Settings {
         let mut account_key =
             account_switch_key(&text(&raw.account_switch_key, "accountSwitchKey")?)?;
 
+        // Checked whichever credentials are used, so that a wrong type never passes unseen.
+        let edgerc_path = path_text(&raw.edgerc_path, "edgercPath")?;
+        let edgerc_section = text(&raw.edgerc_section, "edgercSection")?;
+
         let upstream = if flag(&raw.simulate, "simulate")? {
             Upstream::Simulator
         } else if let Some(credentials) = secure_credentials(secure)? {
@@ -617,7 +640,7 @@ impl Settings {
                 credentials,
             }
         } else {
-            let path = path_text(&raw.edgerc_path, "edgercPath")?;
+            let path = edgerc_path;
             if path.is_empty() {
                 return Err(invalid(
                     "secureJsonData",
@@ -626,7 +649,7 @@ impl Settings {
                      or set jsonData.simulate to true to use the built-in simulator",
                 ));
             }
-            let section = text(&raw.edgerc_section, "edgercSection")?;
+            let section = edgerc_section;
             let section = if section.is_empty() {
                 "default"
             } else {
@@ -701,6 +724,7 @@ impl Settings {
             .map_err(|e| invalid(json_field("delivery"), e))?;
         let history_path = path_text(&raw.history_path, "historyPath")?;
         let database = text(&raw.history_database, "historyDatabase")?;
+        let schema = text(&raw.history_database_schema, "historyDatabaseSchema")?;
         let history_database = if database.is_empty() {
             None
         } else {
@@ -711,7 +735,7 @@ impl Settings {
                 &database,
                 &json_field("historyDatabase"),
                 password,
-                &text(&raw.history_database_schema, "historyDatabaseSchema")?,
+                &schema,
             )?)
         };
 
@@ -819,6 +843,16 @@ mod tests {
         match err {
             SettingsError::Invalid { field, .. } => field,
             other => panic!("not Invalid: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_listed_key_is_read() {
+        // A key the parser ignored would not be blamed for a value of the wrong type.
+        for &key in JSON_DATA_KEYS {
+            let json = format!(r#"{{"host": "akab-x.luna.akamaiapis.net", "{key}": {{"a": 1}}}}"#);
+            let err = with_secrets(&json).expect_err(key);
+            assert_eq!(field_of(&err), format!("jsonData.{key}"), "{err}");
         }
     }
 

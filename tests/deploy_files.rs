@@ -800,23 +800,7 @@ fn datasources_are_the_simulator_and_the_real_api() {
         for key in ds["jsonData"].as_mapping().expect("jsonData").keys() {
             let key = key.as_str().unwrap();
             assert!(
-                [
-                    "host",
-                    "accountSwitchKey",
-                    "edgercPath",
-                    "edgercSection",
-                    "delivery",
-                    "pollIntervalSeconds",
-                    "requestTimeoutSeconds",
-                    "rateLimitPerMinute",
-                    "watch",
-                    "retentionHours",
-                    "historyPath",
-                    "historyDatabase",
-                    "historyDatabaseSchema",
-                    "simulate",
-                ]
-                .contains(&key),
+                estats::settings::JSON_DATA_KEYS.contains(&key),
                 "jsonData key {key:?} is not a setting"
             );
         }

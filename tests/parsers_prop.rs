@@ -201,20 +201,7 @@ proptest! {
     }
 }
 
-const SETTINGS_KEYS: &[&str] = &[
-    "host",
-    "accountSwitchKey",
-    "edgercPath",
-    "edgercSection",
-    "delivery",
-    "pollIntervalSeconds",
-    "requestTimeoutSeconds",
-    "rateLimitPerMinute",
-    "watch",
-    "retentionHours",
-    "historyPath",
-    "simulate",
-];
+const SETTINGS_KEYS: &[&str] = estats::settings::JSON_DATA_KEYS;
 
 fn secure(with: bool) -> HashMap<String, String> {
     if !with {
