@@ -316,6 +316,12 @@ pub struct QueryError {
 }
 
 impl QueryError {
+    /// Whether the error names what it blames: a key of [`FIELDS`], the whole `query` JSON, or
+    /// the request's `timeRange`. Property tests and fuzzing hold every error to it.
+    pub fn names_its_field(&self) -> bool {
+        FIELDS.contains(&self.field) || ["query", "timeRange"].contains(&self.field)
+    }
+
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         QueryError {
             field,
