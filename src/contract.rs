@@ -5,7 +5,9 @@
 //! `UPDATE_CONTRACT=1 cargo test --lib contract` rewrites it.
 
 use crate::edgerc::{LOOPBACK_HOST_NAMES, MAX_HOST_CHARS};
-use crate::query::{GroupBy, QueryEnum, QueryType, SideSelection, TargetType};
+use crate::query::{
+    GroupBy, QueryEnum, QueryType, SideSelection, TargetType, MAX_TARGETS_PER_QUERY,
+};
 use crate::settings::{
     Bound, SslMode, DEFAULT_HISTORY_SCHEMA, DEFAULT_POLL_INTERVAL_SECONDS, HISTORY_PASSWORD_FIELD,
     LOOPBACK_LIMITS, MAX_PATH_CHARS, MAX_SCHEMA_CHARS, POLL_INTERVAL_SECONDS,
@@ -123,6 +125,7 @@ fn contract() -> J {
         ("groupBy", enum_choice(GroupBy::DEFAULT)),
         ("metric", metric),
         ("maxUrlChars", J::Num(MAX_URL_CHARS as u64)),
+        ("maxTargets", J::Num(MAX_TARGETS_PER_QUERY as u64)),
     ]);
     J::Obj(vec![
         ("_comment", J::Str(COMMENT)),

@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 use crate::estats::UpstreamError;
 use crate::history::polls::{Polls, Wanted};
-use crate::history::{HistoryError, Point};
+use crate::history::{HistoryError, Point, StoredFailure};
 use crate::sample::Sample;
 use crate::store::postgres::Round;
 use crate::store::{Lease, PgStore, Store, StoreWrite};
@@ -500,25 +500,33 @@ impl Monitor {
             .await
     }
 
-    /// The history of `target` as flat columns for the series builder, the fast path of time
-    /// series (`History::polls`); `None` for the shared store, which answers through
-    /// [`Monitor::range`].
+    /// The history of `target` as flat columns for the series builder, the read of time series
+    /// (`History::polls`). Starts (or keeps) the target's poller.
     pub async fn polls(
         &self,
         target: &Target,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         wanted: Wanted,
-    ) -> Option<Result<Polls, HistoryError>> {
-        let Store::Embedded(history) = &self.inner.store else {
-            return None;
-        };
+    ) -> Result<Polls, HistoryError> {
         self.inner.touch(target);
-        Some(
-            history
-                .polls(&self.inner.uid, target, from, to, wanted)
-                .await,
-        )
+        self.inner
+            .store
+            .polls(&self.inner.uid, target, from, to, wanted)
+            .await
+    }
+
+    /// The failed polls of `target` in `[from, to]` with their errors (`events`).
+    pub async fn failures(
+        &self,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredFailure>, HistoryError> {
+        self.inner
+            .store
+            .failures(&self.inner.uid, target, from, to)
+            .await
     }
 
     pub async fn status_codes(&self, target: &Target) -> Result<Vec<u16>, HistoryError> {

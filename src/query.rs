@@ -16,6 +16,10 @@ use crate::target::{quote, Delivery, Subject, Target, TargetError};
 /// not a query; it fails alone (with this message) instead of taking its request down with it.
 pub const MAX_QUERY_JSON_BYTES: usize = 1024 * 1024;
 
+/// The most targets one query may name (a CP code list, several URLs, or `"*"`): each is read
+/// from the cache or history, and a panel of more is unreadable anyway.
+pub const MAX_TARGETS_PER_QUERY: usize = 200;
+
 /// A closed set of names a query field takes: one definition per enum, used by the parser, its
 /// messages, live channel paths and the generated frontend contract.
 pub trait QueryEnum: Copy + Eq + 'static {

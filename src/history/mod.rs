@@ -43,6 +43,14 @@ pub struct Point {
     pub sample: Option<Sample>,
 }
 
+/// A failed poll as stored: when, and the error's kind (`UpstreamErrorKind::as_str`) and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFailure {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HistoryError {
     #[error("cannot open the history file {}: {reason}", .path.display())]
@@ -364,6 +372,24 @@ impl History {
         Ok(self
             .read(uid, target, move |conn, tid| {
                 polls::read(conn, tid, from, to, wanted)
+            })
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The failed polls of a target with `from <= at <= to`, ascending, with the error each
+    /// was stored with (what `events` annotations are made of).
+    pub async fn failures(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredFailure>, HistoryError> {
+        let (from, to) = (store::ms(from), store::ms(to));
+        Ok(self
+            .read(uid, target, move |conn, tid| {
+                store::failures(conn, tid, from, to)
             })
             .await?
             .unwrap_or_default())

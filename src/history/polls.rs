@@ -92,6 +92,111 @@ fn corrupt(conn: &Connection, detail: String) -> HistoryError {
     }
 }
 
+/// Builds [`Polls`] from stored polls, one at a time in ascending order, whatever the store:
+/// the SQLite rows of [`read`], the PostgreSQL rows of the shared store, or decoded chunks.
+pub struct PollsBuilder {
+    out: Polls,
+    wanted: Wanted,
+    // Statuses below 1000 (every HTTP status) are marked here, not looked up in the sets.
+    marked: Box<[[bool; 1000]; 2]>,
+}
+
+impl PollsBuilder {
+    pub fn new(wanted: Wanted) -> Self {
+        PollsBuilder {
+            out: Polls::default(),
+            wanted,
+            marked: Box::new([[false; 1000]; 2]),
+        }
+    }
+
+    pub fn wanted(&self) -> Wanted {
+        self.wanted
+    }
+
+    /// A failed poll (a gap).
+    pub fn push_failed(&mut self, at_ms: i64) {
+        let at = self.out.keys.len() as u32;
+        self.out.polls.push(Poll {
+            at_ms,
+            ok: false,
+            totals: [0.0; 6],
+            start: at,
+            end: at,
+        });
+    }
+
+    /// A successful poll: its code blob (see [`codec`]) and, when [`Wanted::totals`], its
+    /// totals (see [`EDGE_HITS`] and the others). `None` when the blob cannot be read.
+    pub fn push_ok(&mut self, at_ms: i64, codes: Option<&[u8]>, totals: [f64; 6]) -> Option<()> {
+        let start = self.out.keys.len();
+        if let Some(blob) = codes {
+            let sides = [self.wanted.edge, self.wanted.origin];
+            let hits_wanted = self.wanted.hits;
+            let out = &mut self.out;
+            let marked = &mut self.marked;
+            codec::walk(blob, |key, hits, units| {
+                let side = (key & 1) as usize;
+                if !sides[side] {
+                    return;
+                }
+                let status = (key >> 1) as u16;
+                match marked[side].get_mut(usize::from(status)) {
+                    Some(true) => {}
+                    Some(mark) => {
+                        *mark = true;
+                        out.seen[side].insert(status);
+                    }
+                    None => {
+                        out.seen[side].insert(status);
+                    }
+                }
+                out.keys.push(key as u32);
+                out.values.push(if hits_wanted {
+                    hits as f64
+                } else {
+                    codec::pct_of_units(units)
+                });
+            })?;
+        }
+        let totals = if self.wanted.totals { totals } else { [0.0; 6] };
+        self.out.polls.push(Poll {
+            at_ms,
+            ok: true,
+            totals,
+            start: start as u32,
+            end: self.out.keys.len() as u32,
+        });
+        Some(())
+    }
+
+    /// A poll read as a [`Point`](super::Point) (the shared store's rows): its codes are encoded
+    /// as the SQLite store keeps them, then read like a stored blob.
+    pub fn push_point(&mut self, point: &super::Point) {
+        let at_ms = super::store::ms(point.at);
+        let Some(sample) = &point.sample else {
+            self.push_failed(at_ms);
+            return;
+        };
+        let count = |v: Option<u64>| v.map_or(0.0, |v| v as f64);
+        let totals = [
+            count(sample.edge.hits),
+            count(sample.edge.errors),
+            sample.edge.failure_percentage.unwrap_or(0.0),
+            count(sample.origin.hits),
+            count(sample.origin.errors),
+            sample.origin.failure_percentage.unwrap_or(0.0),
+        ];
+        let blob = codec::encode(&sample.edge.codes, &sample.origin.codes);
+        // A blob just encoded always reads back.
+        let _ = self.push_ok(at_ms, Some(&blob), totals);
+    }
+
+    pub fn finish(self) -> Polls {
+        self.out
+    }
+}
+
 /// The polls of target `tid` with `from_ms <= at <= to_ms`, ascending, with what `wanted` asks.
 pub fn read(
     conn: &Connection,
@@ -108,71 +213,41 @@ pub fn read(
         "SELECT sampled_at_ms, ok, codes FROM samples
          WHERE target_id = ?1 AND sampled_at_ms BETWEEN ?2 AND ?3 ORDER BY sampled_at_ms"
     };
-    let sides = [wanted.edge, wanted.origin];
     let mut stmt = conn.prepare_cached(sql_text).map_err(sql)?;
     let mut rows = stmt.query(params![tid, from_ms, to_ms]).map_err(sql)?;
-    let mut out = Polls::default();
-    // Statuses below 1000 (every HTTP status) are marked here, not looked up in the sets.
-    let mut marked = [[false; 1000]; 2];
+    let mut builder = PollsBuilder::new(wanted);
     while let Some(r) = rows.next().map_err(sql)? {
         let at_ms: i64 = r.get(0).map_err(sql)?;
         let ok: bool = r.get(1).map_err(sql)?;
-        let start = out.keys.len();
-        let mut sums = [0.0; 6];
-        if ok {
-            if let rusqlite::types::ValueRef::Blob(b) = r.get_ref(2).map_err(sql)? {
-                let decoded = codec::walk(b, |key, hits, units| {
-                    let side = (key & 1) as usize;
-                    if !sides[side] {
-                        return;
-                    }
-                    let status = (key >> 1) as u16;
-                    match marked[side].get_mut(usize::from(status)) {
-                        Some(true) => {}
-                        Some(mark) => {
-                            *mark = true;
-                            out.seen[side].insert(status);
-                        }
-                        None => {
-                            out.seen[side].insert(status);
-                        }
-                    }
-                    out.keys.push(key as u32);
-                    out.values.push(if wanted.hits {
-                        hits as f64
-                    } else {
-                        codec::pct_of_units(units)
-                    });
-                });
-                if decoded.is_none() {
-                    return Err(corrupt(
-                        conn,
-                        format!(
-                            "the status codes stored for {} cannot be read",
-                            super::store::from_ms(at_ms)
-                        ),
-                    ));
-                }
-            }
-            if wanted.totals {
-                let count = |i: usize| -> Result<f64, HistoryError> {
-                    let v: Option<i64> = r.get(i).map_err(sql)?;
-                    Ok(v.unwrap_or(0).max(0) as f64)
-                };
-                let pct = |i: usize| -> Result<f64, HistoryError> {
-                    let v: Option<f64> = r.get(i).map_err(sql)?;
-                    Ok(v.unwrap_or(0.0))
-                };
-                sums = [count(3)?, count(4)?, pct(5)?, count(6)?, count(7)?, pct(8)?];
-            }
+        if !ok {
+            builder.push_failed(at_ms);
+            continue;
         }
-        out.polls.push(Poll {
-            at_ms,
-            ok,
-            totals: sums,
-            start: start as u32,
-            end: out.keys.len() as u32,
-        });
+        let mut totals = [0.0; 6];
+        if wanted.totals {
+            let count = |i: usize| -> Result<f64, HistoryError> {
+                let v: Option<i64> = r.get(i).map_err(sql)?;
+                Ok(v.unwrap_or(0).max(0) as f64)
+            };
+            let pct = |i: usize| -> Result<f64, HistoryError> {
+                let v: Option<f64> = r.get(i).map_err(sql)?;
+                Ok(v.unwrap_or(0.0))
+            };
+            totals = [count(3)?, count(4)?, pct(5)?, count(6)?, count(7)?, pct(8)?];
+        }
+        let blob = match r.get_ref(2).map_err(sql)? {
+            rusqlite::types::ValueRef::Blob(b) => Some(b),
+            _ => None,
+        };
+        if builder.push_ok(at_ms, blob, totals).is_none() {
+            return Err(corrupt(
+                conn,
+                format!(
+                    "the status codes stored for {} cannot be read",
+                    super::store::from_ms(at_ms)
+                ),
+            ));
+        }
     }
-    Ok(out)
+    Ok(builder.finish())
 }

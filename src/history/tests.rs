@@ -102,6 +102,41 @@ async fn samples_and_failures_come_back_in_order_with_gaps() {
 }
 
 #[tokio::test]
+async fn failures_keep_their_kind_and_message_and_polls_match_the_range() {
+    let h = History::open(None).unwrap();
+    let t = target();
+    h.record_sample("ds", &t, &sample(t0(), 1)).await.unwrap();
+    h.record_failure("ds", &t, t0() + ChronoDuration::minutes(2), &failure())
+        .await
+        .unwrap();
+    h.record_sample("ds", &t, &sample(t0() + ChronoDuration::minutes(4), 2))
+        .await
+        .unwrap();
+    let end = t0() + ChronoDuration::minutes(10);
+    let failures = h.failures("ds", &t, t0(), end).await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].at, t0() + ChronoDuration::minutes(2));
+    assert_eq!(failures[0].kind, failure().kind().as_str());
+    assert_eq!(failures[0].message, failure().to_string());
+    assert!(h.failures("other", &t, t0(), end).await.unwrap().is_empty());
+
+    // The shared store builds polls from points; both ways give the same polls.
+    let wanted = super::polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: true,
+        totals: true,
+    };
+    let read = h.polls("ds", &t, t0(), end, wanted).await.unwrap();
+    let mut built = super::polls::PollsBuilder::new(wanted);
+    for point in h.range("ds", &t, t0(), end).await.unwrap() {
+        built.push_point(&point);
+    }
+    assert_eq!(built.finish(), read);
+    assert_eq!(read.len(), 3);
+}
+
+#[tokio::test]
 async fn latest_is_the_newest_success_with_its_top_ips() {
     let h = History::open(None).unwrap();
     let t = target();

@@ -104,28 +104,12 @@ async fn frames_for(
     let mut frames = match query.query_type {
         QueryType::Timeseries if !query.live => {
             let wanted = timeseries::wanted(query);
-            match instance
+            let polls = instance
                 .monitor
                 .polls(&query.target, query.from, query.to, wanted)
                 .await
-            {
-                Some(polls) => vec![timeseries::frame_of_polls(
-                    query,
-                    &polls.map_err(|e| {
-                        QueryFailure::new(500, format!("reading history failed: {e}"))
-                    })?,
-                )],
-                None => {
-                    let points = instance
-                        .monitor
-                        .range(&query.target, query.from, query.to)
-                        .await
-                        .map_err(|e| {
-                            QueryFailure::new(500, format!("reading history failed: {e}"))
-                        })?;
-                    vec![timeseries::frame(query, &points)]
-                }
-            }
+                .map_err(|e| QueryFailure::new(500, format!("reading history failed: {e}")))?;
+            vec![timeseries::frame_of_polls(query, &polls)]
         }
         QueryType::Timeseries => {
             let points = instance

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
 use crate::estats::UpstreamError;
-use crate::history::{History, HistoryError, Point};
+use crate::history::polls::{Polls, Wanted};
+use crate::history::{History, HistoryError, Point, StoredFailure};
 use crate::sample::Sample;
 use crate::settings::HistoryDatabase;
 use crate::target::Target;
@@ -126,6 +127,41 @@ impl Store {
         match self {
             Store::Embedded(h) => h.range(uid, target, from, to).await,
             Store::Shared(s) => s.range(uid, target, from, to).await.map_err(shared_error),
+        }
+    }
+
+    /// The polls of a target as the series builder reads them (see [`History::polls`]).
+    pub async fn polls(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        wanted: Wanted,
+    ) -> Result<Polls, HistoryError> {
+        match self {
+            Store::Embedded(h) => h.polls(uid, target, from, to, wanted).await,
+            Store::Shared(s) => s
+                .polls(uid, target, from, to, wanted)
+                .await
+                .map_err(shared_error),
+        }
+    }
+
+    /// The failed polls of a target with their errors (see [`History::failures`]).
+    pub async fn failures(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredFailure>, HistoryError> {
+        match self {
+            Store::Embedded(h) => h.failures(uid, target, from, to).await,
+            Store::Shared(s) => s
+                .failures(uid, target, from, to)
+                .await
+                .map_err(shared_error),
         }
     }
 

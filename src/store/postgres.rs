@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::history::Point;
+use crate::history::polls::{Polls, PollsBuilder, Wanted};
+use crate::history::{Point, StoredFailure};
 use crate::sample::{Sample, TopIp};
 use crate::settings::{HistoryDatabase, SslMode};
 use crate::target::Target;
@@ -967,6 +968,58 @@ impl PgStore {
         }
         .await;
         self.note(result)
+    }
+
+    /// The failed polls of a target with `from <= at <= to`, ascending, with their errors.
+    pub async fn failures(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredFailure>, PgError> {
+        let result = async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT sampled_at, error_kind, error FROM {}.samples WHERE uid = $1 \
+                         AND target = $2 AND sampled_at BETWEEN $3 AND $4 AND sample IS NULL \
+                         ORDER BY sampled_at",
+                        self.s()
+                    ),
+                    &[&uid, &target.key(), &from, &to],
+                )
+                .await
+                .map_err(|e| pg_error(&self.inner.db, e))?;
+            Ok(rows
+                .into_iter()
+                .map(|r| StoredFailure {
+                    at: r.get(0),
+                    kind: r.get::<_, Option<String>>(1).unwrap_or_default(),
+                    message: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                })
+                .collect())
+        }
+        .await;
+        self.note(result)
+    }
+
+    /// The polls of a target with `from <= at <= to` as the series builder reads them.
+    pub async fn polls(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        wanted: Wanted,
+    ) -> Result<Polls, PgError> {
+        let points = self.range(uid, target, from, to).await?;
+        let mut builder = PollsBuilder::new(wanted);
+        for point in &points {
+            builder.push_point(point);
+        }
+        Ok(builder.finish())
     }
 
     /// Status codes seen in any stored sample of a target (either side), ascending.
