@@ -403,6 +403,32 @@ pub fn targets(conn: &Connection, uid: &str) -> Result<Vec<(i64, String)>, Histo
     rows.collect::<Result<_, _>>().map_err(sql)
 }
 
+/// The failed polls of target `tid` with `lo <= at <= hi` (milliseconds), ascending.
+pub fn failures(
+    conn: &Connection,
+    tid: i64,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<super::StoredFailure>, HistoryError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT sampled_at_ms, error_kind, error_message FROM samples
+             WHERE target_id = ?1 AND sampled_at_ms BETWEEN ?2 AND ?3 AND ok = 0
+             ORDER BY sampled_at_ms",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params![tid, lo, hi], |r| {
+            Ok(super::StoredFailure {
+                at: from_ms(r.get(0)?),
+                kind: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                message: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            })
+        })
+        .map_err(sql)?;
+    rows.collect::<Result<_, _>>().map_err(sql)
+}
+
 #[cfg(test)]
 mod tests {
     use super::codec::*;
@@ -434,30 +460,4 @@ mod tests {
         assert_eq!(decode(&[9, 1, 2, 3]), None);
         assert_eq!(decode(&[1, 0x80]), None, "truncated varint");
     }
-}
-
-/// The failed polls of target `tid` with `lo <= at <= hi` (milliseconds), ascending.
-pub fn failures(
-    conn: &Connection,
-    tid: i64,
-    lo: i64,
-    hi: i64,
-) -> Result<Vec<super::StoredFailure>, HistoryError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT sampled_at_ms, error_kind, error_message FROM samples
-             WHERE target_id = ?1 AND sampled_at_ms BETWEEN ?2 AND ?3 AND ok = 0
-             ORDER BY sampled_at_ms",
-        )
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map(params![tid, lo, hi], |r| {
-            Ok(super::StoredFailure {
-                at: from_ms(r.get(0)?),
-                kind: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                message: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            })
-        })
-        .map_err(sql)?;
-    rows.collect::<Result<_, _>>().map_err(sql)
 }
