@@ -17,6 +17,8 @@
 //! [`frame`] does no I/O (golden tests); [`answer`] reads the history of each target through the
 //! [`Monitor`] and calls it.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
@@ -79,23 +81,32 @@ pub async fn answer(
 ) -> Result<Vec<Frame>, QueryFailure> {
     // Collected first: a lazily mapped iterator makes the future lose `Send` (a known
     // higher-ranked lifetime limit of rustc), which tonic's service needs.
-    let pending: Vec<_> = targets.iter().map(|t| read(monitor, query, t)).collect();
+    // Each history is reduced to its rows as soon as it is read, so that a query over many
+    // targets holds a few histories at a time rather than all of them.
+    let pending: Vec<_> = targets
+        .iter()
+        .map(|t| async move {
+            read(monitor, query, t)
+                .await
+                .map(|history| events_of(query, &history))
+        })
+        .collect();
     let reads: Vec<_> = futures::stream::iter(pending)
         .buffered(CONCURRENT_READS)
         .collect()
         .await;
-    let mut histories = Vec::with_capacity(reads.len());
+    let mut answered = Vec::with_capacity(reads.len());
     let mut failed = Vec::new();
     for (target, read) in targets.iter().zip(reads) {
         match read {
-            Ok(history) => histories.push(history),
+            Ok(events) => answered.push(events),
             Err(e) => failed.push((display_name(target), e)),
         }
     }
-    if histories.is_empty() && !failed.is_empty() {
+    if answered.is_empty() && !failed.is_empty() {
         return Err(failed.swap_remove(0).1);
     }
-    let mut frame = frame(query, &histories);
+    let mut frame = assemble(answered);
     for (name, e) in failed {
         frame.meta.notices.push(Notice {
             severity: Severity::Warning,
@@ -135,26 +146,47 @@ struct Event {
     target: String,
 }
 
+/// The rows of one target, and what the frame says about it.
+struct TargetEvents {
+    key: String,
+    /// Whether any poll of the target is stored in the range.
+    polled: bool,
+    events: Vec<Event>,
+}
+
 /// The `events` frame of `targets` (in the order asked) for `query`'s side, status filter and
 /// threshold.
 pub fn frame(query: &Query, targets: &[TargetHistory]) -> Frame {
-    let default_filter;
-    let filter = if query.status_filter.is_empty() {
-        default_filter = StatusFilter::parse(DEFAULT_FILTER).expect("the default filter parses");
-        &default_filter
-    } else {
-        &query.status_filter
-    };
+    assemble(targets.iter().map(|t| events_of(query, t)).collect())
+}
+
+/// The rows of one target: its failed-poll ranges, then its crossings per side asked.
+fn events_of(query: &Query, target: &TargetHistory) -> TargetEvents {
+    let polls = timeline(&target.points, &target.failures);
     let mut events = Vec::new();
-    for target in targets {
-        let polls = timeline(&target.points, &target.failures);
-        failed_ranges(&target.name, &polls, &mut events);
-        if let Some(threshold) = query.threshold {
-            for &side in query.side.sides() {
-                crossings(&target.name, &polls, side, filter, threshold, &mut events);
-            }
+    failed_ranges(&target.name, &polls, &mut events);
+    if let Some(threshold) = query.threshold {
+        let filter = if query.status_filter.is_empty() {
+            Cow::Owned(StatusFilter::parse(DEFAULT_FILTER).expect("the default filter parses"))
+        } else {
+            Cow::Borrowed(&query.status_filter)
+        };
+        for &side in query.side.sides() {
+            crossings(&target.name, &polls, side, &filter, threshold, &mut events);
         }
     }
+    TargetEvents {
+        key: target.key.clone(),
+        polled: !polls.is_empty(),
+        events,
+    }
+}
+
+/// The frame of the targets' rows, in the order the targets were asked.
+fn assemble(targets: Vec<TargetEvents>) -> Frame {
+    let keys: Vec<String> = targets.iter().map(|t| t.key.clone()).collect();
+    let polled = targets.iter().any(|t| t.polled);
+    let mut events: Vec<Event> = targets.into_iter().flat_map(|t| t.events).collect();
     // Stable: at one instant, targets stay in the order asked, failures before crossings.
     events.sort_by_key(|e| e.time);
 
@@ -184,13 +216,8 @@ pub fn frame(query: &Query, targets: &[TargetHistory]) -> Frame {
             Values::Str(events.iter().map(|e| e.target.clone()).collect()),
         ));
     frame.meta.preferred_visualisation = Some("table");
-    frame.meta.custom = Some(serde_json::json!({
-        "targets": targets.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
-    }));
-    if targets
-        .iter()
-        .all(|t| t.points.is_empty() && t.failures.is_empty())
-    {
+    frame.meta.custom = Some(serde_json::json!({ "targets": keys }));
+    if !polled {
         frame.meta.notices.push(Notice {
             severity: Severity::Info,
             text: "no polls stored in this time range: history starts with a target's first poll"
