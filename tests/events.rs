@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use common::{assert_no_secret, context, data_query_range, ds, frames, simulator, Decoded, Plugin};
-use estats::simulator::Fault;
+use estats::simulator::{Fault, Simulator};
+use estats::store::{test_database, PgStore};
 use grafana_plugin_sdk::pluginv2::{PluginContext, QueryDataRequest};
 use serde_json::{json, Value};
 
@@ -502,4 +503,86 @@ async fn a_target_without_history_gets_an_empty_frame_and_bad_thresholds_name_th
         .unwrap();
     assert_eq!(r.status, 400);
     assert!(r.error.contains("events"), "{}", r.error);
+}
+
+/// A data source of `sim` whose history is the shared PostgreSQL schema of `db`.
+fn shared_ds(uid: &str, sim: &Simulator, db: &estats::settings::HistoryDatabase) -> PluginContext {
+    let mut ctx = ds(
+        uid,
+        sim,
+        json!({
+            "watch": [target()],
+            "pollIntervalSeconds": 1,
+            "historyDatabase": format!("postgres://{}@{}:{}/{}?sslmode=disable", db.user, db.host, db.port, db.database),
+            "historyDatabaseSchema": db.schema,
+        }),
+    );
+    if let Some(password) = &db.password {
+        ctx.data_source_instance_settings
+            .as_mut()
+            .unwrap()
+            .decrypted_secure_json_data
+            .insert(
+                "historyDatabasePassword".into(),
+                password.expose().to_string(),
+            );
+    }
+    ctx
+}
+
+#[tokio::test]
+async fn replicas_answer_events_alike_from_the_shared_history_and_tag_credential_blocks() {
+    let Some(db) = test_database("events_shared").await else {
+        return;
+    };
+    let sim = simulator().await;
+    let replicas = [Plugin::start().await, Plugin::start().await];
+    let ctx = shared_ds("events-shared", &sim, &db);
+    let start = Utc::now() - chrono::Duration::seconds(1);
+    for p in &replicas {
+        let r = p.query_one(&ctx, target()).await;
+        assert_eq!(r.status, 200, "{}", r.error);
+    }
+    let store = PgStore::new(&db).unwrap();
+    let key = estats::target::Target::from_key(KEY).unwrap();
+    let stored = async || store.writes("events-shared", &key).await.unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = stored().await;
+    while stored().await < before + 2 {
+        assert!(Instant::now() < deadline, "no polls stored");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Akamai refuses the credentials once: the data source stops calling for minutes, so the
+    // failed poll is the last one.
+    sim.faults().set(Fault::Status(401), Some(1));
+    while sim.faults().active().is_some() {
+        assert!(Instant::now() < deadline, "the 401 was never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let end = Utc::now();
+
+    let mut answers = Vec::new();
+    for p in &replicas {
+        let rows = events(p, &ctx, target(), start, end).await;
+        answers.push(
+            rows.into_iter()
+                .map(|r| (r.time, r.time_end, r.title, r.text, r.tags, r.target))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(answers[0], answers[1], "the replicas differ");
+    let rows = &answers[0];
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let (time, time_end, title, text, tags, _) = &rows[0];
+    assert_eq!(title, "polls failing");
+    assert_eq!(time, time_end, "one failed poll: {text}");
+    assert_eq!(
+        tags,
+        &["estats", "polls-failing", "credentials", "auth"],
+        "{text}"
+    );
+    assert!(text.contains("(1 poll): auth: "), "{text}");
+    store.drop_schema().await.unwrap();
 }
