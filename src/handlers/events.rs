@@ -18,6 +18,7 @@
 //! [`Monitor`] and calls it.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -246,30 +247,30 @@ fn timeline<'a>(
         Vec::with_capacity(points.len() + failures.len());
     let (mut p, mut f) = (points.iter().peekable(), failures.iter().peekable());
     loop {
-        match (p.peek(), f.peek()) {
+        let order = match (p.peek(), f.peek()) {
             (None, None) => break,
-            (Some(point), failure) if failure.is_none_or(|fl| point.at < fl.at) => {
-                polls.push((
-                    point.at,
-                    point.sample.as_ref().map_or(Poll::Failed(None), Poll::Ok),
-                ));
-                p.next();
-            }
-            (Some(point), Some(failure)) if point.at == failure.at => {
-                let poll = match &point.sample {
-                    Some(s) => Poll::Ok(s),
-                    None => Poll::Failed(Some(failure)),
-                };
-                polls.push((point.at, poll));
-                p.next();
-                f.next();
-            }
-            (_, Some(failure)) => {
-                polls.push((failure.at, Poll::Failed(Some(failure))));
-                f.next();
-            }
-            (Some(_), None) => unreachable!("matched above"),
-        }
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(point), Some(failure)) => point.at.cmp(&failure.at),
+        };
+        let poll = match order {
+            Ordering::Less => p.next().map(|point| {
+                let poll = point.sample.as_ref().map_or(Poll::Failed(None), Poll::Ok);
+                (point.at, poll)
+            }),
+            Ordering::Greater => f
+                .next()
+                .map(|failure| (failure.at, Poll::Failed(Some(failure)))),
+            // The same poll in both lists: the point says whether it failed, the failure why.
+            Ordering::Equal => p.next().zip(f.next()).map(|(point, failure)| {
+                let poll = point
+                    .sample
+                    .as_ref()
+                    .map_or(Poll::Failed(Some(failure)), Poll::Ok);
+                (point.at, poll)
+            }),
+        };
+        polls.extend(poll);
     }
     // Both lists come sorted from the stores; a stable sort costs nothing then and keeps the
     // ranges right if one ever does not.
