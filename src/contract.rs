@@ -5,8 +5,10 @@
 //! `UPDATE_CONTRACT=1 cargo test --lib contract` rewrites it.
 
 use crate::edgerc::{LOOPBACK_HOST_NAMES, MAX_HOST_CHARS};
+use crate::handlers::events;
 use crate::query::{
     GroupBy, QueryEnum, QueryType, SideSelection, TargetType, MAX_TARGETS_PER_QUERY,
+    THRESHOLD_MAX_PERCENT,
 };
 use crate::settings::{
     Bound, SslMode, DEFAULT_HISTORY_SCHEMA, DEFAULT_POLL_INTERVAL_SECONDS, HISTORY_PASSWORD_FIELD,
@@ -126,6 +128,17 @@ fn contract() -> J {
         ("metric", metric),
         ("maxUrlChars", J::Num(MAX_URL_CHARS as u64)),
         ("maxTargets", J::Num(MAX_TARGETS_PER_QUERY as u64)),
+        // `events`: a percent above `min` (exclusive), at most `max`, of the status filter's
+        // share (`defaultStatusFilter` when the query names none).
+        (
+            "threshold",
+            J::Obj(vec![
+                ("min", J::Num(0)),
+                ("minExclusive", J::Bool(true)),
+                ("max", J::Num(THRESHOLD_MAX_PERCENT)),
+                ("defaultStatusFilter", J::Str(events::DEFAULT_FILTER)),
+            ]),
+        ),
     ]);
     J::Obj(vec![
         ("_comment", J::Str(COMMENT)),
@@ -252,6 +265,31 @@ mod tests {
             "{PATH} differs from the backend's rules (- committed, + generated); run `UPDATE_CONTRACT=1 cargo test --lib contract` and commit it:\n{}",
             diff(&committed, &generated)
         );
+    }
+
+    #[test]
+    fn the_threshold_bounds_are_the_parsers() {
+        let v: serde_json::Value = serde_json::from_str(&render()).expect("the contract is JSON");
+        let t = &v["query"]["threshold"];
+        let parses = |percent: f64| {
+            let json = format!(r#"{{"cpCode": 1, "queryType": "events", "threshold": {percent}}}"#);
+            crate::query::Query::parse("A", json.as_bytes(), "", ctx(), None).is_ok()
+        };
+        let (min, max) = (t["min"].as_f64().unwrap(), t["max"].as_f64().unwrap());
+        assert_eq!(t["minExclusive"], true);
+        assert!(!parses(min) && parses(min + 0.01) && parses(max) && !parses(max + 0.01));
+        assert!(
+            crate::query::StatusFilter::parse(t["defaultStatusFilter"].as_str().unwrap()).is_ok()
+        );
+    }
+
+    fn ctx() -> crate::query::QueryContext {
+        crate::query::QueryContext {
+            from_ms: 0,
+            to_ms: 1,
+            interval_ms: 1000,
+            max_data_points: 100,
+        }
     }
 
     #[test]

@@ -308,6 +308,7 @@ impl LivePath {
             interval: std::time::Duration::ZERO,
             max_data_points: 0,
             live: true,
+            threshold: None,
         }
     }
 }

@@ -107,6 +107,8 @@ query_enum!(
         Timeseries => "timeseries",
         Summary => "summary",
         TopIps => "topIps",
+        /// Annotations: failed polls and threshold crossings ([`crate::handlers::events`]).
+        Events => "events",
     }
 );
 
@@ -356,6 +358,8 @@ pub struct Query {
     pub interval: Duration,
     pub max_data_points: u32,
     pub live: bool,
+    /// `events`: the percent the status filter's share crosses (see [`threshold`]).
+    pub threshold: Option<f64>,
 }
 
 /// The keys of a panel query's JSON that the plugin reads (besides Grafana's own `refId`,
@@ -372,6 +376,7 @@ pub const FIELDS: &[&str] = &[
     "metric",
     "statusFilter",
     "live",
+    "threshold",
 ];
 
 /// The query JSON as sent; every field untyped so that a wrong type gets a message naming the
@@ -389,6 +394,7 @@ struct RawQuery {
     metric: Value,
     status_filter: Value,
     live: Value,
+    threshold: Value,
 }
 
 /// What a JSON value is, for messages that must not repeat it.
@@ -640,7 +646,53 @@ impl Query {
             interval: Duration::from_millis(ctx.interval_ms.max(0) as u64),
             max_data_points: ctx.max_data_points.clamp(0, u32::MAX as i64) as u32,
             live,
+            threshold: threshold(&raw.threshold)?,
         })
+    }
+}
+
+/// The bounds of `threshold`, in percent: above 0 (every poll would cross 0), at most 100.
+pub const THRESHOLD_MAX_PERCENT: u64 = 100;
+
+/// `threshold`: a percent as a number or a numeric string (template variables), `None` when
+/// absent, null or blank.
+fn threshold(value: &Value) -> Result<Option<f64>, QueryError> {
+    let bounds =
+        || format!("a percent above 0 and at most {THRESHOLD_MAX_PERCENT}, e.g. 2 or \"2.5\"");
+    let percent = match value {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s.trim().is_empty() => return Ok(None),
+        Value::String(s) => match s.trim().trim_end_matches('%').trim().parse::<f64>() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return Err(QueryError::new(
+                    "threshold",
+                    format!("{} is not a number: use {}", quote(s), bounds()),
+                ))
+            }
+        },
+        other => {
+            return Err(QueryError::new(
+                "threshold",
+                format!("must be {}; got {}", bounds(), kind_of(other)),
+            ))
+        }
+    };
+    match percent {
+        Some(p) if p > 0.0 && p <= THRESHOLD_MAX_PERCENT as f64 => Ok(Some(p)),
+        _ => Err(QueryError::new(
+            "threshold",
+            format!("{} is out of range: use {}", value_text(value), bounds()),
+        )),
+    }
+}
+
+/// A short spelling of a scalar for messages (long strings quoted short).
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => quote(s),
+        other => other.to_string(),
     }
 }
 
@@ -811,6 +863,7 @@ mod tests {
                 if ((field == "cpCode" || field == "statusFilter") && wrong == "5")
                     || (field == "statusFilter" && wrong == "[]")
                     || (field == "live" && wrong == "true")
+                    || (field == "threshold" && wrong == "5")
                 {
                     continue;
                 }
@@ -833,7 +886,7 @@ mod tests {
         let err = parse(r#"{"cpCode": 1, "queryType": "pie"}"#).unwrap_err();
         assert!(
             err.message
-                .ends_with("is not one of distribution, timeseries, summary or topIps"),
+                .ends_with("is not one of distribution, timeseries, summary, topIps or events"),
             "{err}"
         );
         for not_object in ["5", "[]", "\"x\"", "true", "null"] {
@@ -870,6 +923,7 @@ mod tests {
             serde_json::json!({"cpCode": 1, "statusFilter": long}),
             serde_json::json!({"cpCode": 1, "live": long}),
             serde_json::json!({"cpCode": 1, "metric": long}),
+            serde_json::json!({"cpCode": 1, "threshold": long}),
         ] {
             let err = parse(&json.to_string()).unwrap_err();
             assert!(err.to_string().len() < 300, "{err}");
@@ -929,6 +983,42 @@ mod tests {
                 assert_eq!(parsed.is_ok(), fits, "{json}");
             }
         }
+    }
+
+    #[test]
+    fn threshold_is_a_percent_above_0_up_to_100() {
+        let threshold = |json: &str| parse(json).map(|q| q.threshold);
+        assert_eq!(threshold(r#"{"cpCode": 1}"#), Ok(None));
+        for blank in ["null", "\"\"", "\"  \""] {
+            let json = format!(r#"{{"cpCode": 1, "threshold": {blank}}}"#);
+            assert_eq!(threshold(&json), Ok(None), "{json}");
+        }
+        for (given, percent) in [
+            ("2", 2.0),
+            ("2.5", 2.5),
+            ("100", 100.0),
+            ("0.01", 0.01),
+            ("\"7.5\"", 7.5),
+            ("\" 3 % \"", 3.0),
+        ] {
+            let json = format!(r#"{{"cpCode": 1, "queryType": "events", "threshold": {given}}}"#);
+            assert_eq!(threshold(&json), Ok(Some(percent)), "{json}");
+        }
+        for bad in [
+            "0", "-1", "100.5", "1e9", "\"0\"", "\"abc\"", "\"NaN\"", "\"inf\"", "true", "[2]",
+            "{}",
+        ] {
+            let json = format!(r#"{{"cpCode": 1, "queryType": "events", "threshold": {bad}}}"#);
+            let err = parse(&json).unwrap_err();
+            assert_eq!(err.field, "threshold", "{json}: {err}");
+            assert!(err.message.contains("above 0 and at most 100"), "{err}");
+        }
+        assert_eq!(
+            parse(r#"{"cpCode": 1, "threshold": -1}"#).unwrap_err().to_string(),
+            "threshold: -1 is out of range: use a percent above 0 and at most 100, e.g. 2 or \"2.5\""
+        );
+        let q = parse(r#"{"cpCode": 1, "queryType": "events"}"#).unwrap();
+        assert_eq!(q.query_type, QueryType::Events);
     }
 
     #[test]

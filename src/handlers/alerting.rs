@@ -59,6 +59,7 @@ pub fn for_alerting(query: &Query, frames: Vec<Frame>) -> Result<Vec<Frame>, Que
             400,
             "queryType: topIps is a table of edge IPs and cannot drive an alert rule; alert on distribution (a status share or hits), summary (failure percentage per side) or timeseries instead",
         )),
+        QueryType::Events => Err(QueryFailure::new(400, "queryType: events are annotations (ranges marked on graphs) and cannot drive an alert rule; alert on timeseries (a status share over time) or summary instead")),
         QueryType::Timeseries => Ok(frames),
         QueryType::Distribution | QueryType::Summary => {
             let keep = alert_field(query)?;
@@ -143,6 +144,18 @@ mod tests {
             let f = for_alerting(&q, vec![summary::frame(&q, &sample, None)]).unwrap();
             assert_eq!(names(&f), ["side", field], "{json}");
         }
+    }
+
+    #[test]
+    fn events_are_refused_with_a_reason() {
+        let q = crate::query::for_test(r#"{"cpCode": 1, "threshold": 2}"#, "events");
+        let err = for_alerting(&q, Vec::new()).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message.contains("events") && err.message.contains("timeseries"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod alerting;
 pub mod distribution;
+pub mod events;
 pub mod summary;
 pub mod timeseries;
 pub mod top_ips;
@@ -52,7 +53,9 @@ pub fn pushed_frame(
         QueryType::Timeseries => timeseries::pushed_frame(query, columns, sample),
         QueryType::Summary => summary::frame(query, sample, None),
         // Live paths carry only the types that stream (see `crate::live`).
-        QueryType::Distribution | QueryType::TopIps => distribution::frame(query, sample, None),
+        QueryType::Distribution | QueryType::TopIps | QueryType::Events => {
+            distribution::frame(query, sample, None)
+        }
     }
 }
 

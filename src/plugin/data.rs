@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::instance::{data_source_uid, Instance, Instances};
 use crate::frame::Frame;
-use crate::handlers::{alerting, distribution, summary, timeseries, top_ips, QueryFailure};
+use crate::handlers::{alerting, distribution, events, summary, timeseries, top_ips, QueryFailure};
 use crate::query::{Query, QueryContext, QueryError, QueryType};
 use crate::target::Delivery;
 
@@ -127,6 +127,15 @@ async fn frames_for(
                 QueryType::Summary => vec![summary::frame(query, &latest.sample, stale)],
                 _ => vec![top_ips::frame(query, &latest.sample, stale)],
             }
+        }
+        // The integrator passes the query's set of targets here once queries have several.
+        QueryType::Events => {
+            events::answer(
+                &instance.monitor,
+                query,
+                std::slice::from_ref(&query.target),
+            )
+            .await?
         }
     };
     if for_alert {
