@@ -146,6 +146,44 @@ mod tests {
     }
 
     #[test]
+    fn a_set_keeps_its_target_column_so_label_sets_stay_unique() {
+        let sample = golden::example_sample();
+        let q = query(r#"{"cpCode": "1, 2", "groupBy": "class"}"#);
+        let parts = q
+            .targets
+            .targets()
+            .iter()
+            .map(|t| {
+                (
+                    t.clone(),
+                    distribution::frame(&q.for_target(t), &sample, None),
+                )
+            })
+            .collect();
+        let stacked = crate::handlers::stack_targets(parts, &[]).unwrap();
+        let f = for_alerting(&q, vec![stacked]).unwrap();
+        assert_eq!(names(&f), ["target", "side", "status", "percentage"]);
+        let column = |i: usize| match &f[0].fields[i].values {
+            Values::Str(v) => v.clone(),
+            other => panic!("{other:?}"),
+        };
+        let mut labels: Vec<_> = (0..f[0].rows())
+            .map(|r| {
+                (
+                    column(0)[r].clone(),
+                    column(1)[r].clone(),
+                    column(2)[r].clone(),
+                )
+            })
+            .collect();
+        let rows = labels.len();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), rows, "one value per (target, side, status)");
+        assert!(rows >= 4);
+    }
+
+    #[test]
     fn top_ips_is_refused_with_a_reason() {
         let q = query(r#"{"cpCode": 1, "queryType": "topIps"}"#);
         let f = top_ips::frame(&q, &golden::example_sample(), None);

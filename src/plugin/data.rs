@@ -105,7 +105,27 @@ async fn frames_for(
     query: &Query,
     for_alert: bool,
 ) -> Result<Vec<Frame>, QueryFailure> {
-    let mut frames = match query.query_type {
+    let mut frames = if query.targets.is_set() {
+        super::fleet::frames(instance, query).await?
+    } else {
+        frames_of_target(instance, query).await?
+    };
+    super::fleet::note_stretching(instance, query, &mut frames);
+    if for_alert {
+        return alerting::for_alerting(query, frames);
+    }
+    if query.live {
+        super::stream::mark_live(&instance.uid, query, &mut frames);
+    }
+    Ok(frames)
+}
+
+/// The frames of a query for one target (a single-target query, or one target of a set).
+pub(super) async fn frames_of_target(
+    instance: &Instance,
+    query: &Query,
+) -> Result<Vec<Frame>, QueryFailure> {
+    Ok(match query.query_type {
         QueryType::Timeseries if !query.live => {
             let wanted = timeseries::wanted(query);
             let polls = instance
@@ -132,14 +152,7 @@ async fn frames_for(
                 _ => vec![top_ips::frame(query, &latest.sample, stale)],
             }
         }
-    };
-    if for_alert {
-        return alerting::for_alerting(query, frames);
-    }
-    if query.live {
-        super::stream::mark_live(&instance.uid, query, &mut frames);
-    }
-    Ok(frames)
+    })
 }
 
 #[tonic::async_trait]
