@@ -8,6 +8,10 @@
 //! So when the request comes from alerting (Grafana sets the `FromAlert` header), a numeric-long
 //! frame keeps only the numeric field of the query's `metric`; panels keep every field.
 //!
+//! A query naming a set keeps its first string column `target`, so label sets (target, side,
+//! status) stay unique across targets; a `timeseries` set answers one frame per target, and a
+//! target without history (a frame without series) is left out of an alert's frames.
+//!
 //! `topIps` is a table of edge IPs: its natural labels (IP, city, AS, error code) change from
 //! sample to sample, so alert instances would appear and vanish each poll; Grafana refuses table
 //! frames anyway. An alert query of that type gets a clear error instead of Grafana's generic
@@ -59,6 +63,16 @@ pub fn for_alerting(query: &Query, frames: Vec<Frame>) -> Result<Vec<Frame>, Que
             400,
             "queryType: topIps is a table of edge IPs and cannot drive an alert rule; alert on distribution (a status share or hits), summary (failure percentage per side) or timeseries instead",
         )),
+        // A set's target without history has a frame without series, which Grafana's reading
+        // of wide frames refuses beside frames with data: an alert leaves it out.
+        QueryType::Timeseries if frames.len() > 1 => {
+            let has_series = |f: &Frame| f.fields.iter().any(|x| !x.labels.is_empty());
+            if frames.iter().any(has_series) {
+                Ok(frames.into_iter().filter(has_series).collect())
+            } else {
+                Ok(frames.into_iter().take(1).collect())
+            }
+        }
         QueryType::Timeseries => Ok(frames),
         QueryType::Distribution | QueryType::Summary => {
             let keep = alert_field(query)?;
@@ -181,6 +195,26 @@ mod tests {
         labels.dedup();
         assert_eq!(labels.len(), rows, "one value per (target, side, status)");
         assert!(rows >= 4);
+    }
+
+    #[test]
+    fn a_timeseries_set_leaves_frames_without_series_out_of_alerts() {
+        use crate::frame::Field;
+        let q = crate::query::for_test(r#"{"cpCode": "1,2"}"#, "timeseries");
+        let empty = || {
+            Frame::new("1", FrameType::TimeseriesWide)
+                .with_field(Field::new("time", Values::Time(vec![])))
+        };
+        let full = Frame::new("2", FrameType::TimeseriesWide)
+            .with_field(Field::new("time", Values::Time(vec![])))
+            .with_field(
+                Field::new("percentage", Values::OptF64(vec![]))
+                    .with_labels([("target".to_string(), "2".to_string())]),
+            );
+        let f = for_alerting(&q, vec![empty(), full.clone()]).unwrap();
+        assert_eq!(f, vec![full]);
+        let f = for_alerting(&q, vec![empty(), empty()]).unwrap();
+        assert_eq!(f.len(), 1, "no data stays one frame");
     }
 
     #[test]
