@@ -422,3 +422,29 @@ async fn a_fleet_beyond_the_budget_is_polled_stretched_and_says_so() {
     );
     let _ = decode;
 }
+
+#[tokio::test]
+async fn a_cold_set_beyond_the_budget_answers_what_it_has() {
+    let sim = simulator().await;
+    let plugin = Plugin::start().await;
+    // Three calls a minute for six cold targets: the rest are left out, not waited for.
+    let ctx = ds("fleet-cold", &sim, json!({"rateLimitPerMinute": 3}));
+    let codes: Vec<String> = (1_500_001..=1_500_006).map(|c| c.to_string()).collect();
+    let r = plugin
+        .query_one(
+            &ctx,
+            json!({"cpCode": codes.join(","), "queryType": "summary"}),
+        )
+        .await;
+    let f = frames(&r);
+    let answered = target_order(&f[0]);
+    assert!(!answered.is_empty() && answered.len() <= 3, "{answered:?}");
+    let left_out: Vec<String> = texts(&f[0].meta())
+        .into_iter()
+        .filter(|n| n.contains("is left out"))
+        .collect();
+    assert_eq!(answered.len() + left_out.len(), 6, "{left_out:?}");
+    // Every target asked is polled from now on.
+    let (_, targets) = plugin.resource(&ctx, "targets").await;
+    assert_eq!(targets["targets"].as_array().unwrap().len(), 6);
+}

@@ -24,8 +24,23 @@ pub async fn frames(instance: &Instance, query: &Query) -> Result<Vec<Frame>, Qu
         .iter()
         .map(|t| query.for_target(t))
         .collect();
+    // A cold set costs one call per target, which the budget may spread over minutes: the
+    // query answers with what it has by the request timeout, and the rest (now polled) later.
+    let wait = instance.settings.request_timeout;
+    let deadline = tokio::time::Instant::now() + wait;
     let answers: Vec<_> = futures::stream::iter(each.into_iter().map(|one| async move {
-        let answer = frames_of_target(instance, &one).await;
+        let answer = tokio::time::timeout_at(deadline, frames_of_target(instance, &one))
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueryFailure::new(
+                    504,
+                    format!(
+                        "no sample within {} s (the data source's budget of {} calls a minute is shared by every target); it is polled from now on: refresh shortly",
+                        wait.as_secs(),
+                        instance.settings.rate_limit_per_minute
+                    ),
+                ))
+            });
         (one.target, answer)
     }))
     .buffered(CONCURRENT_TARGETS)
