@@ -1321,6 +1321,11 @@ impl Inner {
                 return;
             }
             let now = Instant::now();
+            // Stretched when the targets polled need more calls than the budget gives.
+            let interval = self.interval();
+            // Idle after 10 intervals as they run: a stretched poller is not idle for missing
+            // queries it could not have answered.
+            let idle_after = self.settings.idle_after.max(interval * 10);
             let fresh_age = {
                 let mut entries = self.entries.lock();
                 let Some(e) = entries.get_mut(&target) else {
@@ -1333,10 +1338,7 @@ impl Inner {
                 }
                 // With the shared store, idleness is every replica's queries', judged by the
                 // store (the lease is released).
-                if !shared
-                    && !e.watched
-                    && now.duration_since(e.last_queried) >= self.settings.idle_after
-                {
+                if !shared && !e.watched && now.duration_since(e.last_queried) >= idle_after {
                     // Idle: stop, and free the in-memory sample (the history keeps it).
                     e.next_poll = None;
                     e.latest = None;
@@ -1351,8 +1353,6 @@ impl Inner {
                         .unwrap_or_default()
                 })
             };
-            // Stretched when the targets polled need more calls than the budget gives.
-            let interval = self.interval();
             // A query fetched this target moments ago: that sample is this poll's.
             if let Some(age) = fresh_age.filter(|a| *a < interval / 2) {
                 next = self.next_slot(&target, now + interval / 2 - age);

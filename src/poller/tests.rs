@@ -642,3 +642,27 @@ async fn few_targets_keep_the_set_interval() {
     let n = s.fake.count();
     assert!((30..=31).contains(&n), "{n} calls");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stretched_queried_target_idles_after_ten_stretched_intervals() {
+    // 20 watched targets at 10 s with a limit of 60 stretch to 23 s; a queried target too.
+    let watch: Vec<Target> = (1..=20).map(target).collect();
+    let s = setup(10, 60, watch);
+    s.monitor.start_watch();
+    s.monitor.latest(&target(100)).await.unwrap();
+    let stretched = s.monitor.schedule();
+    assert!(stretched.stretched, "{stretched:?}");
+    let every = stretched.interval();
+    // Past 10 set intervals (100 s), short of 10 stretched ones: still polled.
+    tokio::time::sleep(every * 7).await;
+    let queried = |s: &Setup| {
+        s.monitor
+            .targets()
+            .into_iter()
+            .find(|t| t.key == target(100).key())
+            .unwrap()
+    };
+    assert!(queried(&s).polling);
+    tokio::time::sleep(every * 5).await;
+    assert!(!queried(&s).polling, "idle after 10 stretched intervals");
+}
