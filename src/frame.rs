@@ -102,6 +102,118 @@ impl Values {
         self.len() == 0
     }
 
+    /// Appends `other`'s values (a column of the same field in another frame). Columns of one
+    /// kind with and without nulls join as the nullable variant; columns of different kinds
+    /// cannot join, and `other` is given back.
+    pub fn append(&mut self, other: Values) -> Result<(), Values> {
+        fn opt<T>(v: Vec<T>) -> Vec<Option<T>> {
+            v.into_iter().map(Some).collect()
+        }
+        let this = std::mem::replace(self, Values::Str(Vec::new()));
+        let (joined, refused) = match (this, other) {
+            (Values::Time(mut a), Values::Time(b)) => (
+                Values::Time({
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::Str(mut a), Values::Str(b)) => (
+                Values::Str({
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::I64(mut a), Values::I64(b)) => (
+                Values::I64({
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::F64(mut a), Values::F64(b)) => (
+                Values::F64({
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::OptStr(mut a), Values::OptStr(b)) => (
+                Values::OptStr({
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::OptStr(mut a), Values::Str(b)) => (
+                Values::OptStr({
+                    a.extend(opt(b));
+                    a
+                }),
+                None,
+            ),
+            (Values::Str(a), Values::OptStr(b)) => (
+                Values::OptStr({
+                    let mut a = opt(a);
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::OptI64(mut a), Values::OptI64(b)) => (
+                Values::OptI64({
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::OptI64(mut a), Values::I64(b)) => (
+                Values::OptI64({
+                    a.extend(opt(b));
+                    a
+                }),
+                None,
+            ),
+            (Values::I64(a), Values::OptI64(b)) => (
+                Values::OptI64({
+                    let mut a = opt(a);
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::OptF64(mut a), Values::OptF64(b)) => (
+                Values::OptF64({
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (Values::OptF64(mut a), Values::F64(b)) => (
+                Values::OptF64({
+                    a.extend(opt(b));
+                    a
+                }),
+                None,
+            ),
+            (Values::F64(a), Values::OptF64(b)) => (
+                Values::OptF64({
+                    let mut a = opt(a);
+                    a.extend(b);
+                    a
+                }),
+                None,
+            ),
+            (a, b) => (a, Some(b)),
+        };
+        *self = joined;
+        match refused {
+            None => Ok(()),
+            Some(b) => Err(b),
+        }
+    }
+
     fn data_type(&self) -> DataType {
         match self {
             Values::Time(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
@@ -419,6 +531,21 @@ mod tests {
             .downcast_ref::<Float64Array>()
             .unwrap()
             .is_null(0));
+    }
+
+    #[test]
+    fn columns_append_and_widen_to_nullable() {
+        let mut a = Values::I64(vec![1]);
+        a.append(Values::I64(vec![2])).unwrap();
+        assert_eq!(a, Values::I64(vec![1, 2]));
+        a.append(Values::OptI64(vec![None])).unwrap();
+        assert_eq!(a, Values::OptI64(vec![Some(1), Some(2), None]));
+        let mut s = Values::Str(vec!["a".into()]);
+        assert_eq!(
+            s.append(Values::F64(vec![1.0])),
+            Err(Values::F64(vec![1.0]))
+        );
+        assert_eq!(s, Values::Str(vec!["a".into()]));
     }
 
     #[test]

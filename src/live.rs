@@ -298,6 +298,7 @@ impl LivePath {
         Query {
             ref_id: self.ref_id.clone(),
             query_type: self.query_type,
+            targets: crate::query::TargetSet::one(target.clone()),
             target,
             side: self.side,
             group_by: self.group_by,

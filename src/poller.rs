@@ -125,6 +125,85 @@ impl MonitorSettings {
     }
 }
 
+/// Share of `rateLimitPerMinute` the pollers may plan to use: the rest is kept for retries and
+/// the first fetches of newly queried targets. As tenths, to keep the arithmetic exact.
+pub const POLLING_SHARE_TENTHS: u64 = 9;
+
+/// How often the pollers of a data source run. When the targets polled need more calls a
+/// minute (`targets x 60 / pollIntervalSeconds`) than 90 % of `rateLimitPerMinute`, every
+/// poller runs at the same stretched interval, `ceil(targets x 60 / (0.9 x limit))` s, rather
+/// than some targets being starved by the budget (docs/design.md, "Fair stretching").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    /// `pollIntervalSeconds`.
+    pub interval_seconds: u64,
+    /// The interval every poller runs at now.
+    pub effective_interval_seconds: u64,
+    /// Targets polled: watched ones, and queried ones while their poller runs.
+    pub targets: u64,
+    /// Calls a minute the targets need at `pollIntervalSeconds` (rounded up).
+    pub calls_per_minute_needed: u64,
+    pub limit_per_minute: u64,
+    pub stretched: bool,
+    /// The set interval in milliseconds (sub-second only in tests).
+    #[serde(skip)]
+    interval_ms: u64,
+}
+
+impl Schedule {
+    fn of(entries: &HashMap<Target, Entry>, interval: Duration, limit: u32) -> Schedule {
+        let targets = entries.values().filter(|e| e.counted()).count() as u64;
+        Schedule::for_targets(targets, interval, limit)
+    }
+
+    /// The schedule of `targets` polled every `interval` within `limit` calls a minute.
+    pub fn for_targets(targets: u64, interval: Duration, limit: u32) -> Schedule {
+        let interval_ms = (interval.as_millis() as u64).max(1);
+        let limit = u64::from(limit.max(1));
+        // targets x 60 / interval > 0.9 x limit, in integers.
+        let stretched = targets * 60_000 * 10 > POLLING_SHARE_TENTHS * limit * interval_ms;
+        let needed_seconds = (targets * 600).div_ceil(POLLING_SHARE_TENTHS * limit);
+        let interval_seconds = interval_ms.div_ceil(1000);
+        Schedule {
+            interval_seconds,
+            effective_interval_seconds: if stretched {
+                needed_seconds
+            } else {
+                interval_seconds
+            },
+            targets,
+            calls_per_minute_needed: (targets * 60_000).div_ceil(interval_ms),
+            limit_per_minute: limit,
+            stretched,
+            interval_ms,
+        }
+    }
+
+    /// The interval the pollers and the cache use.
+    pub fn interval(&self) -> Duration {
+        if self.stretched {
+            Duration::from_secs(self.effective_interval_seconds)
+        } else {
+            Duration::from_millis(self.interval_ms)
+        }
+    }
+
+    /// What a panel answered from the cache is told while the schedule is stretched.
+    pub fn notice(&self) -> Option<String> {
+        self.stretched.then(|| {
+            format!(
+                "polling every {} s instead of {} s: {} targets need {} calls a minute, above 90 % of the limit of {}",
+                self.effective_interval_seconds,
+                self.interval_seconds,
+                self.targets,
+                self.calls_per_minute_needed,
+                self.limit_per_minute
+            )
+        })
+    }
+}
+
 /// The answer of [`Monitor::latest`].
 #[derive(Debug, Clone)]
 pub struct Latest {
@@ -160,6 +239,9 @@ pub struct TargetState {
     pub samples: u64,
     /// Calls the data source's budget allows right now.
     pub budget_left: u32,
+    /// The interval the target is polled at now: `pollIntervalSeconds`, or longer while the
+    /// schedule is stretched (see [`Schedule`]).
+    pub effective_interval_seconds: u64,
     /// With the shared store: whether this replica holds the target's lease (and polls it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owned: Option<bool>,
@@ -209,7 +291,10 @@ struct Entry {
     target: Target,
     watched: bool,
     task: Option<JoinHandle<()>>,
-    phase: Duration,
+    /// Creation order, which fixes the target's place among the pollers.
+    order: u32,
+    /// Where in the interval the target is polled (a fraction of it, golden-ratio sequence).
+    phase: f64,
     last_queried: Instant,
     latest: Option<Arc<Sample>>,
     /// The latest sample was looked up in the history once (after a restart).
@@ -238,6 +323,12 @@ impl Entry {
     fn polling(&self) -> bool {
         self.task.as_ref().is_some_and(|t| !t.is_finished())
     }
+
+    /// Whether the target counts among the targets polled, for [`Schedule`]: watched targets
+    /// always, others while their poller runs (here, or under this replica's lease).
+    fn counted(&self) -> bool {
+        self.watched || self.polling() || self.lease.is_some()
+    }
 }
 
 struct Inner {
@@ -254,6 +345,8 @@ struct Inner {
     /// Shared store: the lease coordinator and the notice forwarder.
     coordination: Mutex<Vec<JoinHandle<()>>>,
     counters: SharedCounters,
+    /// `rateLimitPerMinute`, which the [`Schedule`] keeps the pollers within.
+    rate_limit: u32,
     next_phase: AtomicU32,
     epoch: Instant,
 }
@@ -314,6 +407,7 @@ impl Monitor {
     ) -> Monitor {
         let (events, _) = broadcast::channel(256);
         let now = Instant::now();
+        let rate_limit = upstream.budget().limit_per_minute;
         let inner = Arc::new(Inner {
             uid,
             upstream,
@@ -326,6 +420,7 @@ impl Monitor {
             maintenance: Mutex::new(None),
             coordination: Mutex::new(Vec::new()),
             counters: SharedCounters::default(),
+            rate_limit,
             next_phase: AtomicU32::new(0),
             epoch: now,
             settings,
@@ -373,6 +468,12 @@ impl Monitor {
         self.inner.upstream.budget()
     }
 
+    /// How often the pollers run now (stretched when the budget cannot poll every target at
+    /// the set interval).
+    pub fn schedule(&self) -> Schedule {
+        self.inner.schedule()
+    }
+
     /// Starts the pollers of every watched target, and retention pruning. Idempotent.
     pub fn start_watch(&self) {
         if tokio::runtime::Handle::try_current().is_err() {
@@ -397,7 +498,9 @@ impl Monitor {
         if let Some(store) = inner.store.shared() {
             return inner.latest_shared(store, target).await;
         }
-        let interval = inner.settings.poll_interval;
+        // A stretched schedule stretches what counts as fresh: a query must not spend the
+        // calls the pollers were slowed down to save.
+        let interval = inner.interval();
         let cached = inner.cached_latest(target).await;
         let now = inner.clock.now();
         let age_of = |s: &Sample| (now - s.sampled_at).to_std().unwrap_or_default();
@@ -538,6 +641,12 @@ impl Monitor {
         let budget_left = self.inner.upstream.budget().tokens_left;
         let shared = self.inner.store.shared().is_some();
         let entries = self.inner.entries.lock();
+        let effective_interval_seconds = Schedule::of(
+            &entries,
+            self.inner.settings.poll_interval,
+            self.inner.rate_limit,
+        )
+        .effective_interval_seconds;
         let mut out: Vec<TargetState> = entries
             .iter()
             .map(|(target, e)| TargetState {
@@ -552,6 +661,7 @@ impl Monitor {
                 next_poll: if e.polling() { e.next_poll } else { None },
                 samples: e.samples,
                 budget_left,
+                effective_interval_seconds,
                 owned: shared.then_some(e.lease.is_some()),
             })
             .collect();
@@ -598,12 +708,13 @@ impl Inner {
         // Golden-ratio phases: the k-th poller lands in the largest free stretch of the
         // interval, so any number of pollers, started at any time, stay spread.
         let k = self.next_phase.fetch_add(1, Ordering::Relaxed);
-        let frac = (f64::from(k) * 0.618_033_988_749_895).fract();
+        let phase = (f64::from(k) * 0.618_033_988_749_895).fract();
         Entry {
             target: target.clone(),
             watched: false,
             task: None,
-            phase: self.settings.poll_interval.mul_f64(frac),
+            order: k,
+            phase,
             last_queried: now,
             latest: None,
             latest_loaded: false,
@@ -620,10 +731,51 @@ impl Inner {
         }
     }
 
-    /// The first poll instant at or after `at` on the target's phase grid.
-    fn next_slot(&self, phase: Duration, at: Instant) -> Instant {
-        let interval = self.settings.poll_interval;
-        let base = self.epoch + phase;
+    /// The polling schedule now: the set interval, or a stretched one when the targets polled
+    /// need more calls than the budget gives (see [`Schedule`]).
+    fn schedule(&self) -> Schedule {
+        Schedule::of(
+            &self.entries.lock(),
+            self.settings.poll_interval,
+            self.rate_limit,
+        )
+    }
+
+    /// The interval a poller and the cache use now.
+    fn interval(&self) -> Duration {
+        self.schedule().interval()
+    }
+
+    /// The first poll instant of `target` at or after `at`. Unstretched, each target keeps
+    /// its golden-ratio phase of the set interval; stretched, the targets polled are spread
+    /// evenly over the stretched interval in creation order, so that no minute holds more
+    /// than its share of calls (golden-ratio phases bunch by two or three calls a window).
+    fn next_slot(&self, target: &Target, at: Instant) -> Instant {
+        let entries = self.entries.lock();
+        self.next_slot_in(&entries, target, at)
+    }
+
+    fn next_slot_in(
+        &self,
+        entries: &HashMap<Target, Entry>,
+        target: &Target,
+        at: Instant,
+    ) -> Instant {
+        let schedule = Schedule::of(entries, self.settings.poll_interval, self.rate_limit);
+        let interval = schedule.interval();
+        let Some(e) = entries.get(target) else {
+            return at;
+        };
+        let phase = if schedule.stretched {
+            let rank = entries
+                .values()
+                .filter(|o| o.counted() && o.order < e.order)
+                .count();
+            rank as f64 / schedule.targets.max(1) as f64
+        } else {
+            e.phase
+        };
+        let base = self.epoch + interval.mul_f64(phase.clamp(0.0, 1.0));
         if at <= base {
             return base;
         }
@@ -789,7 +941,11 @@ impl Inner {
         } else {
             now
         };
-        let first = self.next_slot(entry.phase, after);
+
+        let first = self.next_slot_in(&entries, target, after);
+        let Some(entry) = entries.get_mut(target) else {
+            return;
+        };
         entry.next_poll = Some(self.wall(first));
         let inner = Arc::clone(self);
         let target = target.clone();
@@ -1165,7 +1321,12 @@ impl Inner {
                 return;
             }
             let now = Instant::now();
-            let (phase, fresh_age) = {
+            // Stretched when the targets polled need more calls than the budget gives.
+            let interval = self.interval();
+            // Idle after 10 intervals as they run: a stretched poller is not idle for missing
+            // queries it could not have answered.
+            let idle_after = self.settings.idle_after.max(interval * 10);
+            let fresh_age = {
                 let mut entries = self.entries.lock();
                 let Some(e) = entries.get_mut(&target) else {
                     return;
@@ -1177,10 +1338,7 @@ impl Inner {
                 }
                 // With the shared store, idleness is every replica's queries', judged by the
                 // store (the lease is released).
-                if !shared
-                    && !e.watched
-                    && now.duration_since(e.last_queried) >= self.settings.idle_after
-                {
+                if !shared && !e.watched && now.duration_since(e.last_queried) >= idle_after {
                     // Idle: stop, and free the in-memory sample (the history keeps it).
                     e.next_poll = None;
                     e.latest = None;
@@ -1189,16 +1347,15 @@ impl Inner {
                     e.task = None;
                     return;
                 }
-                let age = e.latest.as_ref().map(|s| {
+                e.latest.as_ref().map(|s| {
                     (self.clock.now() - s.sampled_at)
                         .to_std()
                         .unwrap_or_default()
-                });
-                (e.phase, age)
+                })
             };
             // A query fetched this target moments ago: that sample is this poll's.
             if let Some(age) = fresh_age.filter(|a| *a < interval / 2) {
-                next = self.next_slot(phase, now + interval / 2 - age);
+                next = self.next_slot(&target, now + interval / 2 - age);
                 self.set_next(&target, next);
                 continue;
             }
@@ -1240,7 +1397,7 @@ impl Inner {
                     }
                 }
             }
-            next = self.next_slot(phase, Instant::now() + delay);
+            next = self.next_slot(&target, Instant::now() + delay);
             self.set_next(&target, next);
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! Every query is parsed on its own, so one malformed query fails only its own refId.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -343,12 +344,60 @@ impl QueryError {
     }
 }
 
+/// The targets a query names: one CP code or URL (today's frames), or a set (`"*"`, a list,
+/// several URLs; frames gain a `target` column or come one per target). Never empty, no
+/// duplicates, in the order asked, at most [`MAX_TARGETS_PER_QUERY`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSet {
+    targets: Vec<Target>,
+    set: bool,
+}
+
+impl TargetSet {
+    /// One target: the query's frames are those of a single-target query.
+    pub fn one(target: Target) -> TargetSet {
+        TargetSet {
+            targets: vec![target],
+            set: false,
+        }
+    }
+
+    /// Whether the query names a set (even of one target): its frames say which row or frame
+    /// is which target.
+    pub fn is_set(&self) -> bool {
+        self.set
+    }
+
+    /// The targets, in the order asked.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// The target of a single-target query (the first of a set).
+    pub fn first(&self) -> &Target {
+        &self.targets[0]
+    }
+}
+
 /// A checked panel query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub ref_id: String,
     pub query_type: QueryType,
+    /// The one target this query answers: the only one of a single-target query, the first of
+    /// a set. Handlers answer one target; a set is answered by one query per target
+    /// ([`Query::for_target`]), so handlers never see a set.
     pub target: Target,
+    /// Every target the query names (one, or a set).
+    pub targets: TargetSet,
     pub side: SideSelection,
     pub group_by: GroupBy,
     pub metric: Metric,
@@ -447,15 +496,40 @@ fn millis(ms: i64) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// What a query is read against besides Grafana's request: the data source's default delivery
+/// network and its watch list (what `"*"` stands for).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryEnv<'a> {
+    pub default_delivery: Option<Delivery>,
+    pub watch: &'a [Target],
+}
+
 impl Query {
     /// Parses one query. `query_type_field` is `DataQuery.queryType`, used when the JSON lacks
-    /// one; `default_delivery` is the data source's.
+    /// one; `default_delivery` is the data source's. A data source without a watch list is
+    /// assumed (`"*"` names nothing); see [`Query::parse_with`].
     pub fn parse(
         ref_id: &str,
         json: &[u8],
         query_type_field: &str,
         ctx: QueryContext,
         default_delivery: Option<Delivery>,
+    ) -> Result<Query, QueryError> {
+        let env = QueryEnv {
+            default_delivery,
+            watch: &[],
+        };
+        Query::parse_with(ref_id, json, query_type_field, ctx, env)
+    }
+
+    /// [`Query::parse`] against a data source's settings: `"*"` is resolved against its watch
+    /// list now, so that a checked query names concrete targets.
+    pub fn parse_with(
+        ref_id: &str,
+        json: &[u8],
+        query_type_field: &str,
+        ctx: QueryContext,
+        env: QueryEnv<'_>,
     ) -> Result<Query, QueryError> {
         // Until the JSON is read, DataQuery.queryType is all there is to label a failure with.
         let from_field = if query_type_field.trim().is_empty() {
@@ -472,7 +546,7 @@ impl Query {
             None if query_type_field.trim().is_empty() => QueryType::DEFAULT,
             None => QueryType::parse_named(query_type_field)?,
         };
-        Self::parse_rest(ref_id, raw, query_type, ctx, default_delivery).map_err(|mut e| {
+        Self::parse_rest(ref_id, raw, query_type, ctx, env).map_err(|mut e| {
             e.query_type = Some(query_type);
             e
         })
@@ -511,63 +585,29 @@ impl Query {
         raw: RawQuery,
         query_type: QueryType,
         ctx: QueryContext,
-        default_delivery: Option<Delivery>,
+        env: QueryEnv<'_>,
     ) -> Result<Query, QueryError> {
-        let delivery = match text_field("delivery", &raw.delivery, || {
+        let asked_delivery = match text_field("delivery", &raw.delivery, || {
             "STANDARD_TLS, ENHANCED_TLS or empty".into()
         })? {
-            None => default_delivery,
+            None => None,
             Some(d) => Delivery::parse_optional(d).map_err(|m| QueryError::new("delivery", m))?,
         };
+        let delivery = asked_delivery.or(env.default_delivery);
 
-        let url = text_field("url", &raw.url, || {
-            "an absolute URL such as https://www.example.com/".into()
-        })?;
+        let url_given = match &raw.url {
+            Value::Null => false,
+            Value::String(s) => !s.trim().is_empty(),
+            _ => true,
+        };
         let target_type = enum_field::<TargetType>(&raw.target_type)?.unwrap_or(
-            if url.is_some() && raw.cp_code.is_null() {
+            if url_given && raw.cp_code.is_null() {
                 TargetType::Url
             } else {
                 TargetType::DEFAULT
             },
         );
-        let subject = match target_type {
-            TargetType::CpCode => {
-                let text = match &raw.cp_code {
-                    Value::Null => String::new(),
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    other => {
-                        return Err(QueryError::new(
-                            "cpCode",
-                            format!("must be the CP code's digits as a string or a number, e.g. 1209788; got {}", kind_of(other)),
-                        ))
-                    }
-                };
-                if text.trim().is_empty() {
-                    return Err(QueryError::new(
-                        "cpCode",
-                        "no CP code given: enter the CP code's digits, e.g. 1209788",
-                    ));
-                }
-                Subject::CpCode(
-                    Target::parse_cp_code(&text)
-                        .map_err(|e| QueryError::new("cpCode", target_message(e)))?,
-                )
-            }
-            TargetType::Url => {
-                let url = url.ok_or_else(|| {
-                    QueryError::new(
-                        "url",
-                        "no URL given: enter an absolute URL such as https://www.example.com/",
-                    )
-                })?;
-                Subject::Url(
-                    Target::parse_url(url)
-                        .map_err(|e| QueryError::new("url", target_message(e)))?,
-                )
-            }
-        };
-
+        let targets = TargetSet::parse(&raw, target_type, delivery, asked_delivery, env.watch)?;
         let side = enum_field(&raw.side)?.unwrap_or(SideSelection::DEFAULT);
         let group_by = enum_field(&raw.group_by)?.unwrap_or(GroupBy::DEFAULT);
         let metric = match text_field("metric", &raw.metric, || {
@@ -626,6 +666,16 @@ impl Query {
             }
         };
 
+        if live && targets.is_set() {
+            return Err(QueryError::new(
+                "live",
+                format!(
+                    "a live query streams one target, and this one names a set of {} (a list or \"*\"): turn live off, or name one CP code or URL",
+                    targets.len()
+                ),
+            ));
+        }
+
         let (from, to) = (millis(ctx.from_ms), millis(ctx.to_ms));
         if ctx.from_ms > ctx.to_ms {
             return Err(QueryError::new(
@@ -636,7 +686,8 @@ impl Query {
         Ok(Query {
             ref_id: ref_id.to_string(),
             query_type,
-            target: Target { subject, delivery },
+            target: targets.first().clone(),
+            targets,
             side,
             group_by,
             metric,
@@ -693,6 +744,209 @@ fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => quote(s),
         other => other.to_string(),
+    }
+}
+
+impl Query {
+    /// This query for one of its targets alone: how a set is answered, one target at a time,
+    /// by the handlers of single targets.
+    pub fn for_target(&self, target: &Target) -> Query {
+        Query {
+            target: target.clone(),
+            targets: TargetSet::one(target.clone()),
+            ..self.clone()
+        }
+    }
+}
+
+/// The word for a target kind in messages: "CP code" or "URL".
+fn kind_word(kind: TargetType) -> &'static str {
+    match kind {
+        TargetType::CpCode => "CP code",
+        TargetType::Url => "URL",
+    }
+}
+
+impl TargetSet {
+    /// The targets `cpCode` or `url` names (see docs/design.md, "Many targets per query"):
+    /// one, a list, several URLs, or `"*"` (the watched targets of that kind on the query's
+    /// delivery network, or every network when the query names none).
+    fn parse(
+        raw: &RawQuery,
+        kind: TargetType,
+        delivery: Option<Delivery>,
+        asked_delivery: Option<Delivery>,
+        watch: &[Target],
+    ) -> Result<TargetSet, QueryError> {
+        let field = kind.as_str();
+        let value = match kind {
+            TargetType::CpCode => &raw.cp_code,
+            TargetType::Url => &raw.url,
+        };
+        let (items, set): (Vec<String>, bool) = match value {
+            Value::Null => (Vec::new(), false),
+            Value::Number(n) if kind == TargetType::CpCode => (vec![n.to_string()], false),
+            Value::String(s) if s.trim() == "*" => {
+                return TargetSet::watched(kind, asked_delivery, watch)
+            }
+            Value::String(s) => {
+                let text = s.trim();
+                let items = split_items(kind, text);
+                let set = items.len() > 1 || (items.len() == 1 && items[0] != text);
+                (items, set)
+            }
+            Value::Array(list) => {
+                let mut items = Vec::with_capacity(list.len());
+                for item in list {
+                    match item {
+                        Value::String(s) => items.push(s.clone()),
+                        Value::Number(n) if kind == TargetType::CpCode => {
+                            items.push(n.to_string())
+                        }
+                        other => {
+                            return Err(QueryError::new(
+                                field,
+                                format!(
+                                    "list items must be {}; got {}",
+                                    match kind {
+                                        TargetType::CpCode => "CP codes as strings or numbers, e.g. [\"1209788\", 1209789]",
+                                        TargetType::Url => "URLs as strings, e.g. [\"https://www.example.com/\"]",
+                                    },
+                                    kind_of(other)
+                                ),
+                            ))
+                        }
+                    }
+                }
+                if items.is_empty() {
+                    return Err(QueryError::new(
+                        field,
+                        format!(
+                            "no {} given: got an empty list",
+                            kind_word(kind)
+                        ),
+                    ));
+                }
+                (items, true)
+            }
+            other => {
+                return Err(QueryError::new(
+                    field,
+                    match kind {
+                        TargetType::CpCode => format!("must be the CP code's digits as a string or a number (e.g. 1209788), a list of them, or \"*\"; got {}", kind_of(other)),
+                        TargetType::Url => format!("must be a string: an absolute URL such as https://www.example.com/, several separated by spaces, or \"*\", or a list of URLs; got {}", kind_of(other)),
+                    },
+                ))
+            }
+        };
+        if items.iter().all(|i| i.trim().is_empty()) {
+            return Err(QueryError::new(
+                field,
+                match kind {
+                    TargetType::CpCode => {
+                        "no CP code given: enter the CP code's digits, e.g. 1209788"
+                    }
+                    TargetType::Url => {
+                        "no URL given: enter an absolute URL such as https://www.example.com/"
+                    }
+                },
+            ));
+        }
+        let count = items.len();
+        let mut targets = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, item) in items.iter().enumerate() {
+            let subject = match kind {
+                TargetType::CpCode => Target::parse_cp_code(item).map(Subject::CpCode),
+                TargetType::Url => Target::parse_url(item).map(Subject::Url),
+            }
+            .map_err(|e| {
+                let message = target_message(e);
+                QueryError::new(
+                    field,
+                    if set {
+                        format!("item {} of {count}: {message}", i + 1)
+                    } else {
+                        message
+                    },
+                )
+            })?;
+            let target = Target { subject, delivery };
+            if seen.insert(target.clone()) {
+                targets.push(target);
+            }
+        }
+        TargetSet::bounded(field, targets, set, "given")
+    }
+
+    /// `"*"`: the watched targets of `kind` on the asked network (any network when unset).
+    fn watched(
+        kind: TargetType,
+        asked_delivery: Option<Delivery>,
+        watch: &[Target],
+    ) -> Result<TargetSet, QueryError> {
+        let field = kind.as_str();
+        let targets: Vec<Target> = watch
+            .iter()
+            .filter(|t| {
+                matches!(
+                    (&t.subject, kind),
+                    (Subject::CpCode(_), TargetType::CpCode) | (Subject::Url(_), TargetType::Url)
+                )
+            })
+            .filter(|t| asked_delivery.is_none() || t.delivery == asked_delivery)
+            .cloned()
+            .collect();
+        if targets.is_empty() {
+            let network = asked_delivery.map_or(String::new(), |d| format!(" on {d}"));
+            return Err(QueryError::new(
+                field,
+                format!(
+                    "\"*\" stands for every watched {}{network}, and the data source watches none: add them to the data source's watch list (jsonData.watch), or name the {}s",
+                    kind_word(kind),
+                    kind_word(kind)
+                ),
+            ));
+        }
+        TargetSet::bounded(field, targets, true, "watched")
+    }
+
+    fn bounded(
+        field: &'static str,
+        targets: Vec<Target>,
+        set: bool,
+        how: &str,
+    ) -> Result<TargetSet, QueryError> {
+        if targets.len() > MAX_TARGETS_PER_QUERY {
+            return Err(QueryError::new(
+                field,
+                format!(
+                    "{} distinct targets {how}, more than the {MAX_TARGETS_PER_QUERY} a query may name: split them over several queries",
+                    targets.len()
+                ),
+            ));
+        }
+        Ok(TargetSet { targets, set })
+    }
+}
+
+/// The items of a `cpCode` or `url` string: CP codes are separated by commas and/or
+/// whitespace, URLs (which may hold commas, never raw whitespace) by whitespace. Multi-value
+/// template variables may arrive wrapped in braces (`{1,2}`), which are dropped.
+fn split_items(kind: TargetType, text: &str) -> Vec<String> {
+    match kind {
+        TargetType::CpCode => {
+            let inner = text
+                .strip_prefix('{')
+                .and_then(|t| t.strip_suffix('}'))
+                .unwrap_or(text);
+            inner
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        }
+        TargetType::Url => text.split_whitespace().map(str::to_string).collect(),
     }
 }
 
@@ -983,6 +1237,172 @@ mod tests {
                 assert_eq!(parsed.is_ok(), fits, "{json}");
             }
         }
+    }
+
+    fn parse_watching(json: &str, watch: &[Target]) -> Result<Query, QueryError> {
+        let env = QueryEnv {
+            default_delivery: None,
+            watch,
+        };
+        Query::parse_with("A", json.as_bytes(), "", CTX, env)
+    }
+
+    fn keys(q: &Query) -> Vec<String> {
+        q.targets.targets().iter().map(Target::key).collect()
+    }
+
+    #[test]
+    fn one_target_is_not_a_set() {
+        for json in [
+            r#"{"cpCode": 1209788}"#,
+            r#"{"cpCode": " 1209788 "}"#,
+            r#"{"url": "https://www.example.com/a,b"}"#,
+        ] {
+            let q = parse(json).unwrap();
+            assert!(!q.targets.is_set(), "{json}");
+            assert_eq!(q.targets.targets(), std::slice::from_ref(&q.target));
+        }
+    }
+
+    #[test]
+    fn cp_code_lists_in_every_spelling_keep_order_and_drop_duplicates() {
+        for json in [
+            r#"{"cpCode": "3, 1,2"}"#,
+            r#"{"cpCode": "3 1\n2 3"}"#,
+            r#"{"cpCode": "{3,1,2}"}"#,
+            r#"{"cpCode": ["3", 1, "2", 3]}"#,
+        ] {
+            let q = parse(json).unwrap();
+            assert!(q.targets.is_set(), "{json}");
+            assert_eq!(keys(&q), ["cp:3/ANY", "cp:1/ANY", "cp:2/ANY"], "{json}");
+            assert_eq!(q.target, Target::cp_code(3, None));
+        }
+        // A list of one is a set: its frames say which target a row is.
+        assert!(parse(r#"{"cpCode": ["7"]}"#).unwrap().targets.is_set());
+        assert!(parse(r#"{"cpCode": "7,"}"#).unwrap().targets.is_set());
+        let q = parse(r#"{"cpCode": "1,2", "delivery": "ENHANCED_TLS"}"#).unwrap();
+        assert_eq!(keys(&q), ["cp:1/ENHANCED_TLS", "cp:2/ENHANCED_TLS"]);
+    }
+
+    #[test]
+    fn several_urls_split_on_whitespace_only() {
+        let q =
+            parse(r#"{"url": "https://a.example/x,y https://b.example/\nhttps://a.example/x,y"}"#)
+                .unwrap();
+        assert!(q.targets.is_set());
+        assert_eq!(
+            keys(&q),
+            [
+                "url:https://a.example/x,y/ANY",
+                "url:https://b.example//ANY"
+            ]
+        );
+        let q = parse(r#"{"url": ["https://a.example/", "https://b.example/"]}"#).unwrap();
+        assert_eq!(q.targets.len(), 2);
+        assert_eq!(q.query_type, QueryType::Distribution);
+    }
+
+    #[test]
+    fn star_is_the_watch_list_of_the_kind_and_network() {
+        let watch = [
+            Target::cp_code(1, Some(Delivery::StandardTls)),
+            Target {
+                subject: Subject::Url("https://a.example/".into()),
+                delivery: None,
+            },
+            Target::cp_code(2, Some(Delivery::EnhancedTls)),
+            Target::cp_code(3, None),
+        ];
+        let q = parse_watching(r#"{"cpCode": "*"}"#, &watch).unwrap();
+        assert!(q.targets.is_set());
+        assert_eq!(
+            keys(&q),
+            ["cp:1/STANDARD_TLS", "cp:2/ENHANCED_TLS", "cp:3/ANY"]
+        );
+        let q = parse_watching(r#"{"cpCode": "*", "delivery": "ENHANCED_TLS"}"#, &watch).unwrap();
+        assert_eq!(keys(&q), ["cp:2/ENHANCED_TLS"]);
+        let q = parse_watching(r#"{"targetType": "url", "url": " * "}"#, &watch).unwrap();
+        assert_eq!(keys(&q), ["url:https://a.example//ANY"]);
+        // Nothing of the kind watched: the field is blamed and the watch list named.
+        let e = parse_watching(
+            r#"{"targetType": "url", "url": "*", "delivery": "STANDARD_TLS"}"#,
+            &watch,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "url");
+        assert!(
+            e.message.contains("watch list") && e.message.contains("STANDARD_TLS"),
+            "{e}"
+        );
+        let e = parse(r#"{"cpCode": "*"}"#).unwrap_err();
+        assert_eq!(e.field, "cpCode");
+        assert!(e.message.contains("jsonData.watch"), "{e}");
+    }
+
+    #[test]
+    fn more_than_the_maximum_is_refused_with_the_count() {
+        let codes: Vec<String> = (1..=MAX_TARGETS_PER_QUERY + 1)
+            .map(|c| c.to_string())
+            .collect();
+        let e = parse(&serde_json::json!({"cpCode": codes.join(",")}).to_string()).unwrap_err();
+        assert_eq!(e.field, "cpCode");
+        assert!(
+            e.message.contains("201") && e.message.contains("200"),
+            "{e}"
+        );
+        // Duplicates do not count.
+        let mut dup = codes[..MAX_TARGETS_PER_QUERY].to_vec();
+        dup.extend(codes[..50].iter().cloned());
+        let q = parse(&serde_json::json!({"cpCode": dup}).to_string()).unwrap();
+        assert_eq!(q.targets.len(), MAX_TARGETS_PER_QUERY);
+        let watch: Vec<Target> = (1..=201).map(|c| Target::cp_code(c, None)).collect();
+        let e = parse_watching(r#"{"cpCode": "*"}"#, &watch).unwrap_err();
+        assert!(e.message.contains("201"), "{e}");
+        let urls: Vec<String> = (0..=MAX_TARGETS_PER_QUERY)
+            .map(|i| format!("https://x.example/{i}"))
+            .collect();
+        let e = parse(&serde_json::json!({"url": urls.join(" ")}).to_string()).unwrap_err();
+        assert_eq!(e.field, "url");
+    }
+
+    #[test]
+    fn a_bad_item_is_named_by_its_place() {
+        let e = parse(r#"{"cpCode": "1, 2, x3"}"#).unwrap_err();
+        assert_eq!(e.field, "cpCode");
+        assert!(e.message.starts_with("item 3 of 3: \"x3\""), "{e}");
+        let e = parse(r#"{"url": ["https://a.example/", "b.example"]}"#).unwrap_err();
+        assert_eq!(e.field, "url");
+        assert!(e.message.starts_with("item 2 of 2"), "{e}");
+        for json in [
+            r#"{"cpCode": [[1]]}"#,
+            r#"{"cpCode": [{}]}"#,
+            r#"{"cpCode": []}"#,
+            r#"{"url": [5]}"#,
+            r#"{"url": []}"#,
+        ] {
+            let e = parse(json).unwrap_err();
+            assert!(
+                e.names_its_field() && e.message.contains("got "),
+                "{json}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn live_streams_one_target() {
+        let e = parse(r#"{"cpCode": "1,2", "live": true}"#).unwrap_err();
+        assert_eq!(e.field, "live");
+        assert!(e.message.contains("one target"), "{e}");
+        assert!(parse(r#"{"cpCode": "1", "live": true}"#).is_ok());
+    }
+
+    #[test]
+    fn for_target_is_a_single_target_query() {
+        let q = parse(r#"{"cpCode": "1,2", "side": "edge"}"#).unwrap();
+        let one = q.for_target(&Target::cp_code(2, None));
+        assert!(!one.targets.is_set());
+        assert_eq!(one.target, Target::cp_code(2, None));
+        assert_eq!((one.side, &one.ref_id), (q.side, &q.ref_id));
     }
 
     #[test]

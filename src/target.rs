@@ -226,6 +226,23 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The name a target goes by in frames of a query naming several targets (the `target`
+    /// column, frame names, legends): the CP code's digits or the URL, with the delivery network
+    /// in brackets when the target names one. Short and stable, unlike [`Target::label`], so
+    /// that it reads well in a legend and as an alert label.
+    pub fn display_name(&self) -> String {
+        let subject = match &self.subject {
+            Subject::CpCode(c) => c.to_string(),
+            Subject::Url(u) => u.clone(),
+        };
+        match self.delivery {
+            Some(d) => format!("{subject} ({d})"),
+            None => subject,
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label())
@@ -301,6 +318,23 @@ mod tests {
         ] {
             assert_eq!(Target::from_key(&t.key()).unwrap(), t);
         }
+    }
+
+    #[test]
+    fn display_names_are_the_subject_and_the_named_network() {
+        assert_eq!(Target::cp_code(1209788, None).display_name(), "1209788");
+        assert_eq!(
+            Target::cp_code(1209788, Some(Delivery::StandardTls)).display_name(),
+            "1209788 (STANDARD_TLS)"
+        );
+        let url = Target {
+            subject: Subject::Url("https://www.example.com/a,b".into()),
+            delivery: Some(Delivery::EnhancedTls),
+        };
+        assert_eq!(
+            url.display_name(),
+            "https://www.example.com/a,b (ENHANCED_TLS)"
+        );
     }
 
     #[test]

@@ -173,7 +173,30 @@ fn sse_items(frames: &[Frame]) -> Result<Items, String> {
     let zero = version.is_null() || version == json!([0, 0]);
     if DATAPLANE_TYPES.contains(&frame_type) && !zero {
         assert_eq!(version, json!([0, 1]), "the version the readers know");
-        // Only one frame carries the type in every format this plugin uses.
+        // Several wide frames (one per target of a set) are one response of series, unique
+        // by name and labels across the frames (dataplane: `frames: [#WideFrame, ...]`).
+        if frame_type == "timeseries-wide" && frames.len() > 1 {
+            let mut all = Vec::new();
+            let mut seen = HashSet::new();
+            for f in frames {
+                if f.meta["type"] != json!(frame_type) {
+                    return Err("frames of one response declare different types".into());
+                }
+                match timeseries_wide(f)? {
+                    Items::Series(series) => {
+                        for (name, labels, values) in series {
+                            if !seen.insert((name.clone(), labels.clone())) {
+                                return Err(format!("duplicate series {name} {labels:?}"));
+                            }
+                            all.push((name, labels, values));
+                        }
+                    }
+                    _ => return Err("a frame without series beside frames with data".into()),
+                }
+            }
+            return Ok(Items::Series(all));
+        }
+        // Only one frame carries the type in the other formats this plugin uses.
         if frames.len() != 1 {
             return Err(format!(
                 "{frame_type}: one frame expected, got {}",
@@ -453,7 +476,9 @@ async fn setup() -> Setup {
 
 async fn ask(s: &Setup, query: &Value, from_alert: bool) -> DataResponse {
     let mut q = query.clone();
-    q["cpCode"] = json!(CP_CODE.to_string());
+    if q.get("cpCode").is_none() {
+        q["cpCode"] = json!(CP_CODE.to_string());
+    }
     let mut headers = HashMap::new();
     if from_alert {
         // As Grafana's rule evaluation (and the rule editor's preview) send it.
@@ -566,6 +591,29 @@ async fn every_query_type_is_alert_ready_or_says_why_not() {
             "{}",
             r.error
         );
+    }
+}
+
+/// A query naming several targets: every alert instance is one (target, side, status), and
+/// each target answered appears (the second one's history starts with the first query's fetch).
+#[tokio::test]
+async fn sets_of_targets_are_alert_ready_with_unique_label_sets() {
+    let s = setup().await;
+    let set = json!(format!("{CP_CODE}, 1209799"));
+    for query_type in ["distribution", "summary", "timeseries"] {
+        for mut q in queries(query_type) {
+            q["cpCode"] = set.clone();
+            let panel = frames_of(&ask(&s, &q, false).await, &q);
+            sse_items(&panel).unwrap_or_else(|e| panic!("{q} (panel): {e}"));
+            let alert = frames_of(&ask(&s, &q, true).await, &q);
+            let items = sse_items(&alert).unwrap_or_else(|e| panic!("{q} (alert): {e}"));
+            let instances = alert_instances(&items).unwrap_or_else(|e| panic!("{q} (alert): {e}"));
+            let targets: HashSet<&str> = instances
+                .iter()
+                .map(|l| l.get("target").map(String::as_str).expect("a target label"))
+                .collect();
+            assert_eq!(targets, HashSet::from(["1209788", "1209799"]), "{q}");
+        }
     }
 }
 

@@ -826,7 +826,8 @@ mod tests {
             sim.base_url(),
             demo_credentials(),
             None,
-            Duration::from_millis(300),
+            // Wide enough that a loaded CI machine answers the 50 ms call below in time.
+            Duration::from_secs(1),
         )
         .unwrap();
         sim.faults()

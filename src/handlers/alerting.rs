@@ -8,6 +8,10 @@
 //! So when the request comes from alerting (Grafana sets the `FromAlert` header), a numeric-long
 //! frame keeps only the numeric field of the query's `metric`; panels keep every field.
 //!
+//! A query naming a set keeps its first string column `target`, so label sets (target, side,
+//! status) stay unique across targets; a `timeseries` set answers one frame per target, and a
+//! target without history (a frame without series) is left out of an alert's frames.
+//!
 //! `topIps` is a table of edge IPs: its natural labels (IP, city, AS, error code) change from
 //! sample to sample, so alert instances would appear and vanish each poll; Grafana refuses table
 //! frames anyway. An alert query of that type gets a clear error instead of Grafana's generic
@@ -60,6 +64,16 @@ pub fn for_alerting(query: &Query, frames: Vec<Frame>) -> Result<Vec<Frame>, Que
             "queryType: topIps is a table of edge IPs and cannot drive an alert rule; alert on distribution (a status share or hits), summary (failure percentage per side) or timeseries instead",
         )),
         QueryType::Events => Err(QueryFailure::new(400, "queryType: events are annotations (ranges marked on graphs) and cannot drive an alert rule; alert on timeseries (a status share over time) or summary instead")),
+        // A set's target without history has a frame without series, which Grafana's reading
+        // of wide frames refuses beside frames with data: an alert leaves it out.
+        QueryType::Timeseries if frames.len() > 1 => {
+            let has_series = |f: &Frame| f.fields.iter().any(|x| !x.labels.is_empty());
+            if frames.iter().any(has_series) {
+                Ok(frames.into_iter().filter(has_series).collect())
+            } else {
+                Ok(frames.into_iter().take(1).collect())
+            }
+        }
         QueryType::Timeseries => Ok(frames),
         QueryType::Distribution | QueryType::Summary => {
             let keep = alert_field(query)?;
@@ -156,6 +170,64 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn a_set_keeps_its_target_column_so_label_sets_stay_unique() {
+        let sample = golden::example_sample();
+        let q = query(r#"{"cpCode": "1, 2", "groupBy": "class"}"#);
+        let parts = q
+            .targets
+            .targets()
+            .iter()
+            .map(|t| {
+                (
+                    t.clone(),
+                    distribution::frame(&q.for_target(t), &sample, None),
+                )
+            })
+            .collect();
+        let stacked = crate::handlers::stack_targets(parts, &[]).unwrap();
+        let f = for_alerting(&q, vec![stacked]).unwrap();
+        assert_eq!(names(&f), ["target", "side", "status", "percentage"]);
+        let column = |i: usize| match &f[0].fields[i].values {
+            Values::Str(v) => v.clone(),
+            other => panic!("{other:?}"),
+        };
+        let mut labels: Vec<_> = (0..f[0].rows())
+            .map(|r| {
+                (
+                    column(0)[r].clone(),
+                    column(1)[r].clone(),
+                    column(2)[r].clone(),
+                )
+            })
+            .collect();
+        let rows = labels.len();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), rows, "one value per (target, side, status)");
+        assert!(rows >= 4);
+    }
+
+    #[test]
+    fn a_timeseries_set_leaves_frames_without_series_out_of_alerts() {
+        use crate::frame::Field;
+        let q = crate::query::for_test(r#"{"cpCode": "1,2"}"#, "timeseries");
+        let empty = || {
+            Frame::new("1", FrameType::TimeseriesWide)
+                .with_field(Field::new("time", Values::Time(vec![])))
+        };
+        let full = Frame::new("2", FrameType::TimeseriesWide)
+            .with_field(Field::new("time", Values::Time(vec![])))
+            .with_field(
+                Field::new("percentage", Values::OptF64(vec![]))
+                    .with_labels([("target".to_string(), "2".to_string())]),
+            );
+        let f = for_alerting(&q, vec![empty(), full.clone()]).unwrap();
+        assert_eq!(f, vec![full]);
+        let f = for_alerting(&q, vec![empty(), empty()]).unwrap();
+        assert_eq!(f.len(), 1, "no data stays one frame");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::history::{Point, StoredFailure};
 use crate::poller::Monitor;
 use crate::query::{Query, StatusFilter, StatusMatch};
 use crate::sample::{Sample, Side};
-use crate::target::{Subject, Target};
+use crate::target::Target;
 
 /// The filter whose share a threshold applies to when the query names none: an empty filter
 /// keeps every status, whose share is always 100 %.
@@ -50,26 +50,12 @@ const CREDENTIAL_KINDS: &[&str] = &["auth", "forbidden", "clock_skew"];
 /// query's range (ascending), and how the frame names it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetHistory {
-    /// The `target` column: the CP code's digits or the URL (see [`display_name`]).
+    /// The `target` column: the CP code's digits or the URL (see [`Target::display_name`]).
     pub name: String,
     /// The target's key, listed in `meta.custom.targets`.
     pub key: String,
     pub points: Vec<Point>,
     pub failures: Vec<StoredFailure>,
-}
-
-/// The name a target goes by in frames: the CP code's digits or the URL, followed by the
-/// delivery network when the target names one.
-// The integrator replaces this with `Target`'s display name once targets have one.
-fn display_name(target: &Target) -> String {
-    let subject = match &target.subject {
-        Subject::CpCode(c) => c.to_string(),
-        Subject::Url(u) => u.clone(),
-    };
-    match target.delivery {
-        Some(d) => format!("{subject} ({d})"),
-        None => subject,
-    }
 }
 
 /// Reads the history of `targets` in the query's range (a few at once) and answers the frame.
@@ -101,7 +87,7 @@ pub async fn answer(
     for (target, read) in targets.iter().zip(reads) {
         match read {
             Ok(events) => answered.push(events),
-            Err(e) => failed.push((display_name(target), e)),
+            Err(e) => failed.push((target.display_name(), e)),
         }
     }
     if answered.is_empty() && !failed.is_empty() {
@@ -129,7 +115,7 @@ async fn read(
     .await
     .map_err(|e| QueryFailure::new(500, format!("reading history failed: {e}")))?;
     Ok(TargetHistory {
-        name: display_name(target),
+        name: target.display_name(),
         key: target.key(),
         points,
         failures,
@@ -973,23 +959,6 @@ mod tests {
             f.meta.custom.as_ref().unwrap()["targets"],
             serde_json::json!(["cp:b/ANY", "cp:a/ANY"])
         );
-    }
-
-    #[test]
-    fn display_names_are_digits_or_url_with_the_network_asked() {
-        assert_eq!(display_name(&Target::cp_code(1209788, None)), "1209788");
-        assert_eq!(
-            display_name(&Target::cp_code(
-                1209788,
-                Some(crate::target::Delivery::StandardTls)
-            )),
-            "1209788 (STANDARD_TLS)"
-        );
-        let url = Target {
-            subject: Subject::Url("https://www.example.com/".into()),
-            delivery: None,
-        };
-        assert_eq!(display_name(&url), "https://www.example.com/");
     }
 
     #[test]

@@ -14,8 +14,7 @@ use tonic::{Request, Response, Status};
 use super::instance::{data_source_uid, Instance, Instances};
 use crate::frame::Frame;
 use crate::handlers::{alerting, distribution, events, summary, timeseries, top_ips, QueryFailure};
-use crate::query::{Query, QueryContext, QueryError, QueryType};
-use crate::target::Delivery;
+use crate::query::{Query, QueryContext, QueryEnv, QueryError, QueryType};
 
 pub struct DataService {
     pub instances: Arc<Instances>,
@@ -30,8 +29,9 @@ fn failure_response(f: &QueryFailure) -> DataResponse {
     }
 }
 
-/// Parses one query of a request; `default_delivery` is the data source's, when it has one.
-fn parse(dq: &DataQuery, default_delivery: Option<Delivery>) -> Result<Query, QueryError> {
+/// Parses one query of a request against its data source's settings (default delivery, and
+/// the watch list that `"*"` stands for), when they could be read.
+fn parse(dq: &DataQuery, env: QueryEnv<'_>) -> Result<Query, QueryError> {
     let range = dq.time_range.unwrap_or_default();
     let ctx = QueryContext {
         from_ms: range.from_epoch_ms,
@@ -39,7 +39,7 @@ fn parse(dq: &DataQuery, default_delivery: Option<Delivery>) -> Result<Query, Qu
         interval_ms: dq.interval_ms,
         max_data_points: dq.max_data_points,
     };
-    Query::parse(&dq.ref_id, &dq.json, &dq.query_type, ctx, default_delivery)
+    Query::parse_with(&dq.ref_id, &dq.json, &dq.query_type, ctx, env)
 }
 
 /// The label metrics count a query under, from its one parse.
@@ -52,7 +52,11 @@ fn type_label(parsed: &Result<Query, QueryError>) -> &'static str {
 
 /// Answers one query with frames, never with a panic; `for_alert`: shaped for an alert rule.
 pub async fn answer(instance: &Instance, dq: &DataQuery, for_alert: bool) -> DataResponse {
-    let parsed = parse(dq, instance.settings.default_delivery);
+    let env = QueryEnv {
+        default_delivery: instance.settings.default_delivery,
+        watch: &instance.settings.watch,
+    };
+    let parsed = parse(dq, env);
     let label = type_label(&parsed);
     let response = match parsed {
         Ok(query) => answer_query(instance, &query, for_alert).await,
@@ -101,7 +105,30 @@ async fn frames_for(
     query: &Query,
     for_alert: bool,
 ) -> Result<Vec<Frame>, QueryFailure> {
-    let mut frames = match query.query_type {
+    let mut frames = if query.query_type == QueryType::Events {
+        // One frame of every target's events, in the order asked.
+        events::answer(&instance.monitor, query, query.targets.targets()).await?
+    } else if query.targets.is_set() {
+        super::fleet::frames(instance, query).await?
+    } else {
+        frames_of_target(instance, query).await?
+    };
+    super::fleet::note_stretching(instance, query, &mut frames);
+    if for_alert {
+        return alerting::for_alerting(query, frames);
+    }
+    if query.live {
+        super::stream::mark_live(&instance.uid, query, &mut frames);
+    }
+    Ok(frames)
+}
+
+/// The frames of a query for one target (a single-target query, or one target of a set).
+pub(super) async fn frames_of_target(
+    instance: &Instance,
+    query: &Query,
+) -> Result<Vec<Frame>, QueryFailure> {
+    Ok(match query.query_type {
         QueryType::Timeseries if !query.live => {
             let wanted = timeseries::wanted(query);
             let polls = instance
@@ -128,7 +155,6 @@ async fn frames_for(
                 _ => vec![top_ips::frame(query, &latest.sample, stale)],
             }
         }
-        // The integrator passes the query's set of targets here once queries have several.
         QueryType::Events => {
             events::answer(
                 &instance.monitor,
@@ -137,14 +163,7 @@ async fn frames_for(
             )
             .await?
         }
-    };
-    if for_alert {
-        return alerting::for_alerting(query, frames);
-    }
-    if query.live {
-        super::stream::mark_live(&instance.uid, query, &mut frames);
-    }
-    Ok(frames)
+    })
 }
 
 #[tonic::async_trait]
@@ -167,7 +186,7 @@ impl Data for DataService {
                 for q in &request.queries {
                     crate::metrics::record_query(
                         &uid,
-                        type_label(&parse(q, None)),
+                        type_label(&parse(q, QueryEnv::default())),
                         crate::metrics::query_outcome(i32::from(failure.status)),
                     );
                     responses.insert(q.ref_id.clone(), failure_response(&failure));

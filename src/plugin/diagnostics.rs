@@ -147,11 +147,17 @@ impl Diagnostics for DiagnosticsService {
             (None, None) => "in memory".to_string(),
         };
         let target = instance.upstream_description();
+        let schedule = instance.monitor.schedule();
+        // Stretching is the plugin keeping within the budget, not a fault: the status stays OK.
+        let stretching = match schedule.notice() {
+            Some(notice) => format!(" Pollers are {notice}: add budget (rateLimitPerMinute), raise pollIntervalSeconds or watch fewer targets to poll at the set interval."),
+            None => String::new(),
+        };
         Ok(match probe {
             Ok((locations, rate)) => health(
                 HealthStatus::Ok,
                 format!(
-                    "Connected to {target}: credentials, Edge Diagnostics access and clock are fine ({} edge locations, {latency_ms} ms). Watching {} target(s); history {history}.",
+                    "Connected to {target}: credentials, Edge Diagnostics access and clock are fine ({} edge locations, {latency_ms} ms). Watching {} target(s); history {history}.{stretching}",
                     locations.edge_locations.len(),
                     instance.settings.watch.len()
                 ),
@@ -163,6 +169,7 @@ impl Diagnostics for DiagnosticsService {
                     "rateLimit": {"limit": rate.limit, "remaining": rate.remaining},
                     "watch": instance.settings.watch.iter().map(|t| t.key()).collect::<Vec<_>>(),
                     "pollIntervalSeconds": instance.settings.poll_interval.as_secs(),
+                    "polling": schedule,
                     "history": history,
                     "store": store_details,
                     "budget": instance.upstream.budget(),

@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod diagnostics;
+pub mod fleet;
 pub mod instance;
 pub mod resource;
 pub mod stream;

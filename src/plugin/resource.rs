@@ -1,6 +1,7 @@
 //! `Resource.CallResource`: JSON endpoints for the frontend's editors and variables.
 //!
-//! - `GET targets`: every known target with its poller state and the budget.
+//! - `GET targets`: every known target with its poller state (and the interval it is polled
+//!   at), the budget and the polling schedule.
 //! - `GET status-codes?target=KEY`: status codes seen for a target (KEY as in `targets`, or a
 //!   bare CP code or URL).
 
@@ -67,7 +68,11 @@ pub async fn handle(instance: &Instance, request: &CallResourceRequest) -> CallR
     match path {
         "targets" => json_response(
             200,
-            json!({"targets": instance.monitor.targets(), "budget": instance.upstream.budget()}),
+            json!({
+                "targets": instance.monitor.targets(),
+                "budget": instance.upstream.budget(),
+                "schedule": instance.monitor.schedule(),
+            }),
         ),
         "status-codes" => {
             let Some(raw) = query_param(&request.url, "target") else {

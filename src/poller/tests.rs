@@ -7,6 +7,7 @@ use crate::query::{GroupBy, Metric, StatusFilter};
 use crate::sample::Side;
 use crate::upstream::fake::{fetched, server_error, FakeFetch};
 use crate::upstream::WINDOW;
+use tokio::time::Instant;
 
 fn target(n: u64) -> Target {
     Target::cp_code(n, None)
@@ -82,11 +83,28 @@ async fn budget_is_never_exceeded_with_many_watched_targets() {
     for w in times.windows(41) {
         assert!(w[40] - w[0] >= WINDOW, "41 calls within {:?}", w[40] - w[0]);
     }
-    // Polls the budget refused are stored as gaps, not silently skipped.
+    // 50 targets every 2 s would need 1,500 calls a minute: the pollers stretch to 84 s
+    // (36 calls a minute) instead of being refused by the budget.
+    assert_eq!(s.monitor.schedule().effective_interval_seconds, 84);
     let states = s.monitor.targets();
     assert_eq!(states.len(), 50);
     assert!(states.iter().all(|t| t.polling && t.watched));
-    assert!(states.iter().any(|t| t
+    assert!(states
+        .iter()
+        .all(|t| t.samples >= 2 && t.last_error.is_none()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_beyond_the_budget_fail_naming_it() {
+    // Queries spend the budget that the (unstretched) pollers planned with.
+    let s = setup(10, 4, vec![target(1)]);
+    s.monitor.start_watch();
+    for t in 2..=6 {
+        let _ = s.monitor.latest(&target(t)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    settle().await;
+    assert!(s.monitor.targets().iter().any(|t| t
         .last_error
         .as_deref()
         .is_some_and(|e| e.contains("budget"))));
@@ -329,7 +347,7 @@ async fn two_data_sources_are_isolated() {
     let a = setup_with(
         "a",
         10,
-        3,
+        7,
         vec![target(1)],
         None,
         Some(history.clone()),
@@ -338,7 +356,7 @@ async fn two_data_sources_are_isolated() {
     let b = setup_with(
         "b",
         10,
-        3,
+        7,
         vec![],
         None,
         Some(history.clone()),
@@ -359,9 +377,9 @@ async fn two_data_sources_are_isolated() {
         .await
         .unwrap();
     assert!(b_points.is_empty());
-    // a's budget is used up; b's is untouched.
-    assert_eq!(a.monitor.budget().tokens_left, 0);
-    assert_eq!(b.monitor.budget().tokens_left, 3);
+    // a's budget is spent on a's calls; b's is untouched.
+    assert!(a.monitor.budget().tokens_left <= 4);
+    assert_eq!(b.monitor.budget().tokens_left, 7);
     let latest = b.monitor.latest(&target(1)).await.unwrap();
     assert_eq!(b.fake.count(), 1);
     assert!(latest.age < Duration::from_secs(1));
@@ -530,4 +548,121 @@ async fn subscribers_get_each_stored_sample_once_and_no_failed_poll() {
         "a failed poll is stored: {stored:?}"
     );
     assert_eq!(got, ok, "one event per stored sample, none for failures");
+}
+
+#[test]
+fn the_schedule_stretches_above_nine_tenths_of_the_budget() {
+    let at = |targets, interval_s, limit| {
+        Schedule::for_targets(targets, Duration::from_secs(interval_s), limit)
+    };
+    // 72 targets at 120 s need 36 calls a minute: exactly 90 % of 40, not stretched.
+    let s = at(72, 120, 40);
+    assert!(!s.stretched && s.notice().is_none());
+    assert_eq!(s.interval(), Duration::from_secs(120));
+    let s = at(73, 120, 40);
+    assert!(s.stretched);
+    assert_eq!(s.effective_interval_seconds, 122);
+    let s = at(100, 120, 40);
+    assert_eq!(
+        (s.effective_interval_seconds, s.calls_per_minute_needed),
+        (167, 50)
+    );
+    assert_eq!(
+        s.notice().unwrap(),
+        "polling every 167 s instead of 120 s: 100 targets need 50 calls a minute, above 90 % of the limit of 40"
+    );
+    assert_eq!(at(0, 120, 40).interval(), Duration::from_secs(120));
+    let json = serde_json::to_value(at(100, 120, 40)).unwrap();
+    assert_eq!(json["effectiveIntervalSeconds"], 167);
+    assert_eq!(json["callsPerMinuteNeeded"], 50);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_targets_share_a_stretched_interval_evenly_within_the_budget() {
+    let watch: Vec<Target> = (1..=100).map(target).collect();
+    let s = setup(120, 40, watch.clone());
+    let schedule = s.monitor.schedule();
+    assert!(schedule.stretched);
+    assert_eq!(schedule.effective_interval_seconds, 167);
+    s.monitor.start_watch();
+    let start = Instant::now();
+    // Ten stretched rounds.
+    tokio::time::sleep(Duration::from_secs(167 * 10)).await;
+    let mut times: Vec<Duration> = s.fake.times().iter().map(|t| *t - start).collect();
+    times.sort();
+    // Every minute holds at most 90 % of the limit.
+    for (i, t) in times.iter().enumerate() {
+        let in_minute = times[i..]
+            .iter()
+            .take_while(|u| **u < *t + Duration::from_secs(60))
+            .count();
+        assert!(
+            in_minute <= 36,
+            "{in_minute} calls in the minute from {t:?}"
+        );
+    }
+    // Every target polled, as often as every other (none starved), once per stretched round.
+    let calls = s.fake.calls.lock().clone();
+    let per_target: Vec<usize> = watch
+        .iter()
+        .map(|t| calls.iter().filter(|c| &c.1 == t).count())
+        .collect();
+    let (min, max) = (
+        *per_target.iter().min().unwrap(),
+        *per_target.iter().max().unwrap(),
+    );
+    assert!(min >= 10 && max - min <= 1, "{min}..{max} polls a target");
+    // No poll refused by the budget; the state says how often targets are polled.
+    let states = s.monitor.targets();
+    assert!(
+        states.iter().all(|t| t.last_error.is_none()),
+        "{:?}",
+        states.iter().find_map(|t| t.last_error.clone())
+    );
+    assert!(states.iter().all(|t| t.effective_interval_seconds == 167));
+    // A cached answer is fresh for the stretched interval: no call of its own.
+    let before = s.fake.count();
+    let latest = s.monitor.latest(&target(50)).await.unwrap();
+    assert!(latest.stale.is_none());
+    assert_eq!(s.fake.count(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn few_targets_keep_the_set_interval() {
+    let watch: Vec<Target> = (1..=10).map(target).collect();
+    let s = setup(120, 40, watch);
+    s.monitor.start_watch();
+    tokio::time::sleep(Duration::from_secs(120 * 3)).await;
+    assert!(!s.monitor.schedule().stretched);
+    assert!(s
+        .monitor
+        .targets()
+        .iter()
+        .all(|t| t.effective_interval_seconds == 120));
+    let n = s.fake.count();
+    assert!((30..=31).contains(&n), "{n} calls");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stretched_queried_target_idles_after_ten_stretched_intervals() {
+    // 20 watched targets at 10 s with a limit of 60 stretch to 23 s; a queried target too.
+    let watch: Vec<Target> = (1..=20).map(target).collect();
+    let s = setup(10, 60, watch);
+    s.monitor.start_watch();
+    s.monitor.latest(&target(100)).await.unwrap();
+    let stretched = s.monitor.schedule();
+    assert!(stretched.stretched, "{stretched:?}");
+    let every = stretched.interval();
+    // Past 10 set intervals (100 s), short of 10 stretched ones: still polled.
+    tokio::time::sleep(every * 7).await;
+    let queried = |s: &Setup| {
+        s.monitor
+            .targets()
+            .into_iter()
+            .find(|t| t.key == target(100).key())
+            .unwrap()
+    };
+    assert!(queried(&s).polling);
+    tokio::time::sleep(every * 5).await;
+    assert!(!queried(&s).polling, "idle after 10 stretched intervals");
 }

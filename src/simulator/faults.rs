@@ -301,6 +301,9 @@ struct Active {
 #[derive(Debug, Clone, Default)]
 pub struct FaultControl {
     active: Arc<Mutex<Option<Active>>>,
+    /// Faults of every eStats call for one target (by [`crate::target::Target::key`]), so that
+    /// one target of many can fail while the others answer.
+    by_target: Arc<Mutex<std::collections::HashMap<String, Fault>>>,
 }
 
 impl FaultControl {
@@ -317,6 +320,21 @@ impl FaultControl {
             }),
         };
         *self.lock() = next;
+    }
+
+    /// Fails every eStats call for the target with this key this way, until
+    /// [`FaultControl::clear_target`]; other targets answer normally.
+    pub fn set_for_target(&self, key: &str, fault: Fault) {
+        self.by_target.lock().insert(key.to_string(), fault);
+    }
+
+    pub fn clear_target(&self, key: &str) {
+        self.by_target.lock().remove(key);
+    }
+
+    /// The fault set for the target with this key, if any.
+    pub(crate) fn for_target(&self, key: &str) -> Option<Fault> {
+        self.by_target.lock().get(key).cloned()
     }
 
     pub fn clear(&self) {
@@ -382,6 +400,17 @@ mod tests {
         assert_eq!(f.take(Endpoint::Estats), None);
         f.set(Fault::MalformedJson, Some(0));
         assert_eq!(f.active(), None);
+    }
+
+    #[test]
+    fn a_target_fault_stays_with_its_target() {
+        let f = FaultControl::default();
+        f.set_for_target("cp:2/ANY", Fault::Status(403));
+        assert_eq!(f.for_target("cp:2/ANY"), Some(Fault::Status(403)));
+        assert_eq!(f.for_target("cp:1/ANY"), None);
+        assert_eq!(f.take(Endpoint::Estats), None);
+        f.clear_target("cp:2/ANY");
+        assert_eq!(f.for_target("cp:2/ANY"), None);
     }
 
     #[test]

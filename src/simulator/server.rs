@@ -242,12 +242,12 @@ async fn signed(
     };
 
     let validated = (endpoint == Endpoint::Estats).then(|| validate(&body));
+    let key = match &validated {
+        Some(Ok(request)) => target_of(request).map(|t| t.key()),
+        _ => None,
+    };
     if endpoint == Endpoint::Estats {
-        let key = match &validated {
-            Some(Ok(request)) => target_of(request).map(|t| t.key()),
-            _ => None,
-        };
-        shared.count_call(key);
+        shared.count_call(key.clone());
     }
 
     if let Err(wait) = admitted {
@@ -255,7 +255,8 @@ async fn signed(
         return rate_limited(config.rate_limit_per_minute, now, Some(next));
     }
 
-    match shared.faults.take(endpoint) {
+    let target_fault = key.as_deref().and_then(|k| shared.faults.for_target(k));
+    match target_fault.or_else(|| shared.faults.take(endpoint)) {
         Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
         Some(other) => return fault_response(shared, other, &body, &instance),
         None => {}
