@@ -253,6 +253,41 @@ async fn failed_polls_and_a_429_pause_show_as_merged_ranges_with_their_kinds() {
     }
 }
 
+#[tokio::test]
+async fn a_set_of_targets_answers_one_frame_naming_the_target_of_each_range() {
+    let sim = simulator().await;
+    let plugin = Plugin::start().await;
+    let other = json!({"cpCode": 1209789, "delivery": "STANDARD_TLS"});
+    let ctx = ds(
+        "events-set",
+        &sim,
+        json!({"watch": [target(), other], "pollIntervalSeconds": 1}),
+    );
+    let start = Utc::now() - chrono::Duration::seconds(1);
+    let r = plugin.query_one(&ctx, target()).await;
+    assert_eq!(r.status, 200, "{}", r.error);
+    wait_for_more_samples(&plugin, &ctx, KEY, 2).await;
+
+    // Only the second CP code fails for a while.
+    let failing_key = "cp:1209789/STANDARD_TLS";
+    sim.faults().set_for_target(failing_key, Fault::Status(500));
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    sim.faults().clear_target(failing_key);
+    wait_for_more_samples(&plugin, &ctx, failing_key, 2).await;
+    let end = Utc::now();
+
+    for cp_code in ["1209788, 1209789", "*"] {
+        let query = json!({"cpCode": cp_code, "delivery": "STANDARD_TLS"});
+        let rows = events(&plugin, &ctx, query, start, end).await;
+        assert!(!rows.is_empty(), "{cp_code}: the failing target's range");
+        assert!(
+            rows.iter().all(|r| r.target == "1209789 (STANDARD_TLS)"
+                && r.text.starts_with("1209789 (STANDARD_TLS): polls failing")),
+            "{cp_code}: only the failing target has events: {rows:#?}"
+        );
+    }
+}
+
 /// An eStats answer with `edge_5xx` percent of 503 on the edge and a healthy origin.
 fn answer(edge_5xx: f64) -> Value {
     let hits = 10_000u64;
