@@ -1742,9 +1742,10 @@ async fn listen(inner: std::sync::Weak<Inner>, channel: String) {
                                     let _ = sender.send(n);
                                 }
                             }
+                            // Live pushes from now on beat none: what was missed stays in the
+                            // history, and the next reconnect tries again from `seen`.
                             Err(e) => {
-                                tracing::debug!(error = %e, "history database listener cannot catch up");
-                                return;
+                                tracing::warn!(error = %e, "history database listener cannot catch up on the samples stored while it was away");
                             }
                         },
                     }
