@@ -1085,7 +1085,9 @@ impl Inner {
             if !self.entries.lock().contains_key(&target) {
                 continue;
             }
-            let sample = match store.latest(&self.uid, &target).await {
+            // The noticed instant, not the newest: a reconnecting listener catches up on
+            // several samples of a target, each pushed once.
+            let sample = match store.sample_at(&self.uid, &target, notice.at).await {
                 Ok(Some(s)) => Arc::new(s),
                 _ => continue,
             };

@@ -77,6 +77,9 @@ pub struct HistoryDatabase {
     pub user: String,
     pub password: Option<Secret>,
     pub ssl_mode: SslMode,
+    /// `sslrootcert`: a PEM file of CA certificates trusted besides the web PKI roots (a
+    /// private CA), with `verify-full` only. Read when the store is created.
+    pub ssl_root_cert: Option<PathBuf>,
     pub schema: String,
 }
 
@@ -162,6 +165,7 @@ pub fn history_database(
     } else {
         SslMode::VerifyFull
     };
+    let mut ssl_root_cert = None;
     for (key, value) in url.query_pairs() {
         match key.as_ref() {
             "sslmode" => {
@@ -178,16 +182,38 @@ pub fn history_database(
                         )
                     })?;
             }
+            "sslrootcert" => {
+                let path = PathBuf::from(value.as_ref());
+                if !path.is_absolute() {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "sslrootcert {} is not an absolute path: name the PEM file of the CA that signed the database's certificate, e.g. sslrootcert=/etc/grafana/pg-ca.pem",
+                            quote(&value)
+                        ),
+                    ));
+                }
+                ssl_root_cert = Some(path);
+            }
             other => {
                 return Err(invalid(
                     field,
                     format!(
-                        "the parameter {} is not supported: only sslmode (disable, require, verify-full) is",
+                        "the parameter {} is not supported: only sslmode (disable, require, verify-full) and sslrootcert (a CA's PEM file) are",
                         quote(other)
                     ),
                 ))
             }
         }
+    }
+    if ssl_root_cert.is_some() && ssl_mode != SslMode::VerifyFull {
+        return Err(invalid(
+            field,
+            format!(
+                "sslrootcert is only used to check the server's certificate: add sslmode=verify-full (sslmode is {})",
+                ssl_mode.as_str()
+            ),
+        ));
     }
     let schema = if schema.trim().is_empty() {
         DEFAULT_HISTORY_SCHEMA.to_string()
@@ -222,6 +248,7 @@ pub fn history_database(
         user,
         password: password.filter(|p| !p.expose().is_empty()),
         ssl_mode,
+        ssl_root_cert,
         schema,
     })
 }
@@ -1497,6 +1524,15 @@ mod tests {
         let db = s.history_database.unwrap();
         assert_eq!((db.port, db.ssl_mode), (6543, SslMode::VerifyFull));
         assert_eq!(db.schema, "estats_2");
+        assert_eq!(db.ssl_root_cert, None);
+        let s = sim(
+            r#"{"historyDatabase": "postgres://g@db.example.com/gf?sslmode=verify-full&sslrootcert=/etc/grafana/pg%20ca.pem"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.history_database.unwrap().ssl_root_cert,
+            Some(PathBuf::from("/etc/grafana/pg ca.pem"))
+        );
         for mode in SslMode::ALL {
             let json = format!(
                 r#"{{"historyDatabase": "postgres://g@db.example.com/gf?sslmode={}"}}"#,
@@ -1534,6 +1570,16 @@ mod tests {
                 r#"{"historyDatabase": "postgres://g@db/gf?password=x"}"#,
                 "jsonData.historyDatabase",
                 "only sslmode",
+            ),
+            (
+                r#"{"historyDatabase": "postgres://g@db/gf?sslrootcert=ca.pem"}"#,
+                "jsonData.historyDatabase",
+                "absolute path",
+            ),
+            (
+                r#"{"historyDatabase": "postgres://g@db/gf?sslmode=require&sslrootcert=/ca.pem"}"#,
+                "jsonData.historyDatabase",
+                "sslmode=verify-full",
             ),
             (
                 r#"{"historyDatabase": "postgres://g@db/gf", "historyDatabaseSchema": "Bad-Name"}"#,

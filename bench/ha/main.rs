@@ -5,19 +5,21 @@
 //! 1. upstream calls per minute with 1, 2 and 3 replicas sharing the store (goal: equal), beside
 //!    the same replicas each with its own embedded history (today: N times as many);
 //! 2. `timeseries` read of 7 days at 120 s (5,040 polls) from PostgreSQL beside SQLite: p50 of
-//!    the store read (goal: within 2x);
+//!    the store read, `Store::polls` (what the handler reads; goal: within 2x) and `Store::range`;
 //! 3. resident memory of the plugin executable serving 100 watched targets with the shared store,
 //!    beside the same with the embedded history.
 //!
 //! Replicas of (1) are monitors in this process, each with a store of its own replica id: the
 //! protocol is the same as between processes. `ESTATS_BENCH_SECONDS` sets the measuring window
-//! of (1) (default 30 s per configuration).
+//! of (1) (default 30 s per configuration); `ESTATS_BENCH_PARTS` the parts to run (default
+//! `123`; `2` for the read only).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use estats::estats::{Client, Fetched, UpstreamError};
+use estats::history::polls::Wanted;
 use estats::history::History;
 use estats::poller::{Monitor, MonitorSettings};
 use estats::sample::Sample;
@@ -114,20 +116,55 @@ fn p50(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// The store's part of a 7-day `timeseries` query: reading the polls (the series build after it
-/// is the same code for both stores, and is being reworked on its own).
-async fn timeseries_p50(store: &Store, target: &Target) -> (Duration, usize) {
+/// The store's part of a 7-day `timeseries` query: reading the polls as the series builder
+/// takes them (`Store::polls`, what the handler calls; the series build after it is the same
+/// code for both stores), and the full samples (`Store::range`). The two stores are timed in
+/// turns, so that a change of the machine's load hits both alike. Returns the p50s of SQLite
+/// then PostgreSQL.
+async fn read_p50s(
+    lite: &Store,
+    pg: &Store,
+    target: &Target,
+    polls: bool,
+) -> (Duration, Duration, usize, usize) {
     let to = Utc::now();
     let from = to - chrono::Duration::days(7);
-    let mut times = Vec::new();
-    let mut rows = 0;
-    for _ in 0..25 {
-        let started = Instant::now();
-        let points = store.range("bench", target, from, to).await.unwrap();
-        times.push(started.elapsed());
-        rows = std::hint::black_box(points).len();
+    let wanted = Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: false,
+    };
+    let (mut t_lite, mut t_pg) = (Vec::new(), Vec::new());
+    let (mut n_lite, mut n_pg) = (0, 0);
+    for round in 0..(ROUNDS + 3) {
+        for (store, times, n) in [(lite, &mut t_lite, &mut n_lite), (pg, &mut t_pg, &mut n_pg)] {
+            let started = Instant::now();
+            *n = if polls {
+                let p = store
+                    .polls("bench", target, from, to, wanted)
+                    .await
+                    .unwrap();
+                std::hint::black_box(p).len()
+            } else {
+                let p = store.range("bench", target, from, to).await.unwrap();
+                std::hint::black_box(p).len()
+            };
+            // The first rounds warm caches and prepared statements.
+            if round >= 3 {
+                times.push(started.elapsed());
+            }
+        }
     }
-    (p50(times), rows)
+    (p50(t_lite), p50(t_pg), n_lite, n_pg)
+}
+
+const ROUNDS: usize = 25;
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -164,9 +201,14 @@ async fn main() {
         .await
         .expect("simulator");
 
-    println!("1. upstream calls per minute, 10 targets polled every 2 s (ideal 300):");
+    let parts = std::env::var("ESTATS_BENCH_PARTS").unwrap_or_else(|_| "123".into());
+    let part = |n: u8| parts.contains(char::from(b'0' + n));
+
+    if part(1) {
+        println!("1. upstream calls per minute, 10 targets polled every 2 s (ideal 300):");
+    }
     let mut base = 0.0;
-    for replicas in 1..=3 {
+    for replicas in (1..=3).filter(|_| part(1)) {
         let schema_db = HistoryDatabase {
             schema: estats::store::test_schema("bench_calls"),
             ..db.clone()
@@ -188,28 +230,38 @@ async fn main() {
             .unwrap();
     }
 
-    println!("2. timeseries, 7 days at 120 s (5,040 polls), the store read, p50 of 25:");
-    let target = targets(1).remove(0);
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = History::open(Some(&dir.path().join("bench.db"))).unwrap();
-    let pg = PgStore::with_replica(&db, "bench".into()).unwrap();
-    let now = Utc::now();
-    for i in 0..5040u64 {
-        let at = now - chrono::Duration::seconds(120 * i as i64);
-        let s = sample_at(at, i);
-        sqlite.record_sample("bench", &target, &s).await.unwrap();
-        pg.record_sample("bench", &target, &s, None).await.unwrap();
+    if part(2) {
+        println!(
+            "2. timeseries, 7 days at 120 s (5,040 polls), the store read, p50 of {ROUNDS} (load {}):",
+            load()
+        );
+        let target = targets(1).remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = History::open(Some(&dir.path().join("bench.db"))).unwrap();
+        let pg = PgStore::with_replica(&db, "bench".into()).unwrap();
+        let now = Utc::now();
+        for i in 0..5040u64 {
+            let at = now - chrono::Duration::seconds(120 * i as i64);
+            let s = sample_at(at, i);
+            sqlite.record_sample("bench", &target, &s).await.unwrap();
+            pg.record_sample("bench", &target, &s, None).await.unwrap();
+        }
+        let (lite, post) = (Store::Embedded(sqlite), Store::Shared(pg.clone()));
+        for (polls, what) in [(true, "polls (timeseries)"), (false, "range (samples)")] {
+            let (l, p, n1, n2) = read_p50s(&lite, &post, &target, polls).await;
+            println!(
+                "   {what}: SQLite {l:?} ({n1} polls), PostgreSQL {p:?} ({n2} polls): {:.2}x (goal <= 2x)",
+                p.as_secs_f64() / l.as_secs_f64()
+            );
+        }
+        println!("   load after: {}", load());
+        pg.drop_schema().await.unwrap();
     }
-    let (lite, n1) = timeseries_p50(&Store::Embedded(sqlite), &target).await;
-    let (post, n2) = timeseries_p50(&Store::Shared(pg.clone()), &target).await;
-    println!(
-        "   SQLite {lite:?} ({n1} polls), PostgreSQL {post:?} ({n2} polls): {:.2}x (goal <= 2x)",
-        post.as_secs_f64() / lite.as_secs_f64()
-    );
-    pg.drop_schema().await.unwrap();
 
-    println!("3. resident memory of a plugin process with 100 watched targets (after 20 s):");
-    for shared in [false, true] {
+    if part(3) {
+        println!("3. resident memory of a plugin process with 100 watched targets (after 20 s):");
+    }
+    for shared in [false, true].into_iter().filter(|_| part(3)) {
         let rss = plugin_rss(&sim, shared.then_some(&db)).await;
         println!(
             "   {}: {} MiB",

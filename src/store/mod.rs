@@ -242,10 +242,11 @@ impl SharedRegistry {
             .map(|p| sha2::Sha256::digest(p.expose().as_bytes()).to_vec())
             .unwrap_or_default();
         let key = format!(
-            "{}@{}?{}#{}/{:?}",
+            "{}@{}?{}&{:?}#{}/{:?}",
             db.user,
             db.describe(),
             db.ssl_mode.as_str(),
+            db.ssl_root_cert,
             db.schema,
             password
         );

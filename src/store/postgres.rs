@@ -26,8 +26,9 @@ use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::history::polls::{Polls, PollsBuilder, Wanted};
+use crate::history::store::codec;
 use crate::history::{Point, StoredFailure};
-use crate::sample::{Sample, TopIp};
+use crate::sample::{Sample, SideStats, TopIp};
 use crate::settings::{HistoryDatabase, SslMode};
 use crate::target::Target;
 
@@ -55,8 +56,19 @@ pub enum PgErrorKind {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per store and process: pollers write one row per poll, queries read.
 const POOL_SIZE: usize = 8;
-/// Schema steps, in order; the index + 1 is the version. Never edit a released step: add one.
-const MIGRATIONS: &[&str] = &[r#"
+/// One schema step. Never edit a released step: add one.
+enum Migration {
+    Sql(&'static str),
+    /// Version 2: samples from JSONB to the SQLite store's code blob plus total columns (read
+    /// with the binary protocol straight into the series builder, no JSON parse). Converted in
+    /// place in Rust, through [`codec::encode`], so that one encoder exists.
+    SamplesToBinary,
+}
+
+/// Schema steps, in order; the index + 1 is the version.
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(
+        r#"
 CREATE TABLE {s}.targets (
     uid text NOT NULL,
     target text NOT NULL,
@@ -100,7 +112,77 @@ CREATE TABLE {s}.pauses (
     until timestamptz NOT NULL,
     reason text NOT NULL
 );
-"#];
+"#,
+    ),
+    Migration::SamplesToBinary,
+];
+
+/// Rows converted per round trip by [`Migration::SamplesToBinary`].
+const CONVERT_BATCH: i64 = 2000;
+
+/// The columns of a successful poll (`codes` NULL marks a failed one).
+const SAMPLE_COLUMNS: &str = "codes, edge_hits, edge_errors, edge_failure_pct, origin_hits, \
+     origin_errors, origin_failure_pct";
+
+/// A sample as its row stores it: the code blob of both sides and the side totals.
+struct Encoded {
+    codes: Vec<u8>,
+    /// Edge hits, edge errors, origin hits, origin errors.
+    counts: [Option<i64>; 4],
+    /// Edge and origin failure percentage.
+    pcts: [Option<f64>; 2],
+}
+
+fn to_i64(v: Option<u64>) -> Option<i64> {
+    v.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn to_u64(v: Option<i64>) -> Option<u64> {
+    v.map(|v| u64::try_from(v).unwrap_or(0))
+}
+
+impl Encoded {
+    fn of(sample: &Sample) -> Encoded {
+        Encoded {
+            codes: codec::encode(&sample.edge.codes, &sample.origin.codes),
+            counts: [
+                to_i64(sample.edge.hits),
+                to_i64(sample.edge.errors),
+                to_i64(sample.origin.hits),
+                to_i64(sample.origin.errors),
+            ],
+            pcts: [
+                sample.edge.failure_percentage,
+                sample.origin.failure_percentage,
+            ],
+        }
+    }
+}
+
+/// A sample back from the columns of [`SAMPLE_COLUMNS`] starting at `first`; `None` when its
+/// code blob does not decode.
+fn decode_row(row: &tokio_postgres::Row, first: usize, at: DateTime<Utc>) -> Option<Sample> {
+    let blob: &[u8] = row.try_get::<_, Option<&[u8]>>(first).ok()??;
+    let (edge_codes, origin_codes) = codec::decode(blob)?;
+    let count = |i: usize| to_u64(row.try_get::<_, Option<i64>>(first + i).ok().flatten());
+    let pct = |i: usize| row.try_get::<_, Option<f64>>(first + i).ok().flatten();
+    Some(Sample {
+        sampled_at: at,
+        edge: SideStats {
+            hits: count(1),
+            errors: count(2),
+            failure_percentage: pct(3),
+            codes: edge_codes,
+        },
+        origin: SideStats {
+            hits: count(4),
+            errors: count(5),
+            failure_percentage: pct(6),
+            codes: origin_codes,
+        },
+        top_ips: Vec::new(),
+    })
+}
 
 /// A lease this replica holds: the fencing token its writes carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,20 +316,51 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     }
 }
 
-fn tls_config(mode: SslMode) -> Result<rustls::ClientConfig, String> {
+/// The CA certificates of `sslrootcert`, or an error naming the parameter and the fix.
+fn root_certs(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let bad = |why: String| {
+        format!(
+            "historyDatabase parameter sslrootcert={}: {why}; give a PEM file holding the certificate of the CA that signed the database server's certificate",
+            path.display()
+        )
+    };
+    let text = std::fs::read(path).map_err(|e| bad(format!("cannot be read ({e})")))?;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("is not PEM ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no CERTIFICATE block".into()));
+    }
+    Ok(certs)
+}
+
+fn tls_config(db: &HistoryDatabase) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    Ok(match mode {
+    Ok(match db.ssl_mode {
         SslMode::Require => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
             .with_no_client_auth(),
         _ => {
-            let roots = rustls::RootCertStore {
+            let mut roots = rustls::RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             };
+            if let Some(path) = &db.ssl_root_cert {
+                for cert in root_certs(path)? {
+                    roots.add(cert).map_err(|e| {
+                        format!(
+                            "historyDatabase parameter sslrootcert={}: a certificate is not a usable CA ({e})",
+                            path.display()
+                        )
+                    })?;
+                }
+            }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
     })
@@ -295,6 +408,8 @@ struct Inner {
     migrated: tokio::sync::Mutex<bool>,
     notices: broadcast::Sender<Stored>,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the listening connection is up (its catch-up done).
+    listening: Arc<std::sync::atomic::AtomicBool>,
     /// The last error of any use, for health (`None` after a success).
     last_error: Mutex<Option<PgError>>,
 }
@@ -350,8 +465,12 @@ impl PgStore {
         let config = pg_config(db);
         let manager = match db.ssl_mode {
             SslMode::Disable => Manager::from_config(config, NoTls, manager_config),
-            mode => {
-                let tls = tls_config(mode).map_err(|e| unreachable_error(db, &e))?;
+            _ => {
+                // A bad sslrootcert is a setting to fix, not an outage: its own message.
+                let tls = tls_config(db).map_err(|message| PgError {
+                    kind: PgErrorKind::Unreachable,
+                    message,
+                })?;
                 Manager::from_config(
                     config,
                     tokio_postgres_rustls::MakeRustlsConnect::new(tls),
@@ -376,6 +495,7 @@ impl PgStore {
                 migrated: tokio::sync::Mutex::new(false),
                 notices,
                 listener: Mutex::new(None),
+                listening: Arc::default(),
                 last_error: Mutex::new(None),
             }),
         })
@@ -470,10 +590,13 @@ impl PgStore {
                 });
             }
             for (i, step) in MIGRATIONS.iter().enumerate().skip(have as usize) {
-                client
-                    .batch_execute(&step.replace("{s}", s))
-                    .await
-                    .map_err(err)?;
+                match step {
+                    Migration::Sql(sql) => client
+                        .batch_execute(&sql.replace("{s}", s))
+                        .await
+                        .map_err(err)?,
+                    Migration::SamplesToBinary => self.samples_to_binary(client).await?,
+                }
                 client
                     .execute(
                         &format!("INSERT INTO {s}.schema_version (version) VALUES ($1)"),
@@ -492,6 +615,89 @@ impl PgStore {
                 Err(e)
             }
         }
+    }
+
+    /// Schema step 2, inside the migration's transaction: adds the binary columns, fills them
+    /// from each JSONB sample (in batches, through a cursor), and drops the JSONB column.
+    async fn samples_to_binary(&self, client: &deadpool_postgres::Object) -> Result<(), PgError> {
+        let err = |e| pg_error(&self.inner.db, e);
+        let s = self.s();
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {s}.samples ADD COLUMN codes bytea, ADD COLUMN edge_hits bigint, \
+                 ADD COLUMN edge_errors bigint, ADD COLUMN edge_failure_pct float8, \
+                 ADD COLUMN origin_hits bigint, ADD COLUMN origin_errors bigint, \
+                 ADD COLUMN origin_failure_pct float8; \
+                 DECLARE estats_convert NO SCROLL CURSOR FOR SELECT uid, target, sampled_at, \
+                 sample::text FROM {s}.samples WHERE sample IS NOT NULL"
+            ))
+            .await
+            .map_err(err)?;
+        let update = client
+            .prepare(&format!(
+                "UPDATE {s}.samples s SET codes = v.codes, edge_hits = v.eh, edge_errors = v.ee, \
+                 edge_failure_pct = v.ep, origin_hits = v.oh, origin_errors = v.oe, \
+                 origin_failure_pct = v.op \
+                 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::int8[], \
+                   $6::int8[], $7::float8[], $8::int8[], $9::int8[], $10::float8[]) \
+                   AS v(uid, target, at, codes, eh, ee, ep, oh, oe, op) \
+                 WHERE s.uid = v.uid AND s.target = v.target AND s.sampled_at = v.at"
+            ))
+            .await
+            .map_err(err)?;
+        loop {
+            let rows = client
+                .query(&format!("FETCH {CONVERT_BATCH} FROM estats_convert"), &[])
+                .await
+                .map_err(err)?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut uids = Vec::with_capacity(rows.len());
+            let mut targets = Vec::with_capacity(rows.len());
+            let mut ats = Vec::with_capacity(rows.len());
+            let mut codes = Vec::with_capacity(rows.len());
+            let mut counts: [Vec<Option<i64>>; 4] = Default::default();
+            let mut pcts: [Vec<Option<f64>>; 2] = Default::default();
+            for r in &rows {
+                let (uid, target, at): (String, String, DateTime<Utc>) =
+                    (r.get(0), r.get(1), r.get(2));
+                let text: &str = r.get(3);
+                let sample = serde_json::from_str::<Sample>(text).map_err(|e| {
+                    corrupt(format!(
+                        "migrating {s} in {}: the stored sample of {target} at {at} does not decode ({e}); delete that row and start again",
+                        self.inner.db.describe()
+                    ))
+                })?;
+                let e = Encoded::of(&sample);
+                for (column, v) in counts.iter_mut().zip(e.counts) {
+                    column.push(v);
+                }
+                for (column, v) in pcts.iter_mut().zip(e.pcts) {
+                    column.push(v);
+                }
+                uids.push(uid);
+                targets.push(target);
+                ats.push(at);
+                codes.push(e.codes);
+            }
+            client
+                .execute(
+                    &update,
+                    &[
+                        &uids, &targets, &ats, &codes, &counts[0], &counts[1], &pcts[0],
+                        &counts[2], &counts[3], &pcts[1],
+                    ],
+                )
+                .await
+                .map_err(err)?;
+        }
+        client
+            .batch_execute(&format!(
+                "CLOSE estats_convert; ALTER TABLE {s}.samples DROP COLUMN sample"
+            ))
+            .await
+            .map_err(err)
     }
 
     /// Connects and migrates now: the health check's probe of the store.
@@ -547,6 +753,13 @@ impl PgStore {
             *slot = Some(tokio::spawn(listen(weak, channel)));
         }
         rx
+    }
+
+    /// Whether the listening connection of [`PgStore::notices`] is up and caught up.
+    pub fn listening(&self) -> bool {
+        self.inner
+            .listening
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Registers targets of data source `uid` as wanted: `watched` ones for good, others as
@@ -730,17 +943,14 @@ impl PgStore {
         sample: &Sample,
         lease: Option<Lease>,
     ) -> Result<bool, PgError> {
-        let mut body = sample.clone();
-        let top_ips = std::mem::take(&mut body.top_ips);
-        let body = serde_json::to_value(&body).map_err(|e| corrupt(e.to_string()))?;
-        let top = serde_json::to_value(&top_ips).map_err(|e| corrupt(e.to_string()))?;
+        let top = serde_json::to_value(&sample.top_ips).map_err(|e| corrupt(e.to_string()))?;
         let result = self
             .write(
                 uid,
                 target,
                 sample.sampled_at,
                 lease,
-                Some((body, top)),
+                Some((Encoded::of(sample), top)),
                 None,
             )
             .await;
@@ -769,7 +979,7 @@ impl PgStore {
         target: &Target,
         at: DateTime<Utc>,
         lease: Option<Lease>,
-        sample: Option<(serde_json::Value, serde_json::Value)>,
+        sample: Option<(Encoded, serde_json::Value)>,
         failure: Option<(&str, &str)>,
     ) -> Result<bool, PgError> {
         let mut client = self.client().await?;
@@ -804,21 +1014,42 @@ impl PgStore {
             }
             None => 0,
         };
-        let (body, top) = match &sample {
-            Some((b, t)) => (Some(b), Some(t)),
-            None => (None, None),
-        };
         let (kind, message) = match failure {
             Some((k, m)) => (Some(k), Some(m)),
             None => (None, None),
         };
+        let none = Encoded {
+            codes: Vec::new(),
+            counts: [None; 4],
+            pcts: [None; 2],
+        };
+        let (body, top) = match &sample {
+            Some((b, t)) => (b, Some(t)),
+            None => (&none, None),
+        };
+        let codes = sample.as_ref().map(|(b, _)| b.codes.as_slice());
         let inserted = tx
             .execute(
                 &format!(
-                    "INSERT INTO {s}.samples (uid, target, sampled_at, sample, error_kind, error, epoch) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+                    "INSERT INTO {s}.samples (uid, target, sampled_at, {SAMPLE_COLUMNS}, error_kind, \
+                     error, epoch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     ON CONFLICT DO NOTHING"
                 ),
-                &[&uid, &key, &at, &body, &kind, &message, &epoch],
+                &[
+                    &uid,
+                    &key,
+                    &at,
+                    &codes,
+                    &body.counts[0],
+                    &body.counts[1],
+                    &body.pcts[0],
+                    &body.counts[2],
+                    &body.counts[3],
+                    &body.pcts[1],
+                    &kind,
+                    &message,
+                    &epoch,
+                ],
             )
             .await
             .map_err(err)?
@@ -850,35 +1081,63 @@ impl PgStore {
         Ok(inserted)
     }
 
-    fn decode(&self, key: &str, value: serde_json::Value) -> Result<Sample, PgError> {
-        serde_json::from_value(value).map_err(|e| {
-            corrupt(format!(
-                "a stored sample of {key} in {} does not decode ({e})",
-                self.inner.db.describe()
-            ))
-        })
+    fn undecodable(&self, key: &str, at: DateTime<Utc>) -> PgError {
+        corrupt(format!(
+            "the stored sample of {key} at {} in {} does not decode",
+            at.to_rfc3339(),
+            self.inner.db.describe()
+        ))
     }
 
     /// The newest successful sample of a target, with its top IPs.
     pub async fn latest(&self, uid: &str, target: &Target) -> Result<Option<Sample>, PgError> {
+        self.sample_where(uid, target, None).await
+    }
+
+    /// The successful sample of a target stored for instant `at`, with its top IPs when it is
+    /// the newest (what a live push of that instant shows).
+    pub async fn sample_at(
+        &self,
+        uid: &str,
+        target: &Target,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Sample>, PgError> {
+        self.sample_where(uid, target, Some(at)).await
+    }
+
+    async fn sample_where(
+        &self,
+        uid: &str,
+        target: &Target,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Option<Sample>, PgError> {
         let result = async {
             let client = self.client().await?;
             let key = target.key();
-            let row = client
-                .query_opt(
-                    &format!(
-                        "SELECT s.sample, t.top_ips, t.sampled_at = s.sampled_at FROM {s}.samples s \
-                         LEFT JOIN {s}.top_ips t ON t.uid = s.uid AND t.target = s.target \
-                         WHERE s.uid = $1 AND s.target = $2 AND s.sample IS NOT NULL \
-                         ORDER BY s.sampled_at DESC LIMIT 1",
-                        s = self.s()
-                    ),
-                    &[&uid, &key],
-                )
+            let statement = client
+                .prepare_cached(&format!(
+                    "SELECT s.sampled_at, t.top_ips, t.sampled_at = s.sampled_at, \
+                     {SAMPLE_COLUMNS} FROM {s}.samples s \
+                     LEFT JOIN {s}.top_ips t ON t.uid = s.uid AND t.target = s.target \
+                     WHERE s.uid = $1 AND s.target = $2 AND s.codes IS NOT NULL {at} \
+                     ORDER BY s.sampled_at DESC LIMIT 1",
+                    s = self.s(),
+                    at = if at.is_some() {
+                        "AND s.sampled_at = $3"
+                    } else {
+                        ""
+                    }
+                ))
                 .await
                 .map_err(|e| pg_error(&self.inner.db, e))?;
+            let row = match &at {
+                Some(at) => client.query_opt(&statement, &[&uid, &key, at]).await,
+                None => client.query_opt(&statement, &[&uid, &key]).await,
+            }
+            .map_err(|e| pg_error(&self.inner.db, e))?;
             let Some(row) = row else { return Ok(None) };
-            let mut sample = self.decode(&key, row.get(0))?;
+            let at: DateTime<Utc> = row.get(0);
+            let mut sample = decode_row(&row, 3, at).ok_or_else(|| self.undecodable(&key, at))?;
             if row.get::<_, Option<bool>>(2) == Some(true) {
                 let top: Option<serde_json::Value> = row.get(1);
                 if let Some(top) = top {
@@ -902,7 +1161,7 @@ impl PgStore {
         let row = client
             .query_opt(
                 &format!(
-                    "SELECT sampled_at, error_kind, error, sample IS NULL FROM {}.samples \
+                    "SELECT sampled_at, error_kind, error, codes IS NULL FROM {}.samples \
                      WHERE uid = $1 AND target = $2 ORDER BY sampled_at DESC LIMIT 1",
                     self.s()
                 ),
@@ -922,6 +1181,34 @@ impl PgStore {
         }))
     }
 
+    /// The rows of a target with `from <= at <= to`, ascending: instant, then (successful
+    /// polls) the columns of [`SAMPLE_COLUMNS`], the totals only when `totals`.
+    async fn rows(
+        &self,
+        uid: &str,
+        target: &Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        totals: bool,
+    ) -> Result<Vec<tokio_postgres::Row>, PgError> {
+        let client = self.client().await?;
+        let columns = if totals { SAMPLE_COLUMNS } else { "codes" };
+        // Prepared once per connection: the rows come back in the binary protocol, the code
+        // blob as the bytes the series builder walks.
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT sampled_at, {columns} FROM {}.samples WHERE uid = $1 AND target = $2 \
+                 AND sampled_at BETWEEN $3 AND $4 ORDER BY sampled_at",
+                self.s()
+            ))
+            .await
+            .map_err(|e| pg_error(&self.inner.db, e))?;
+        client
+            .query(&statement, &[&uid, &target.key(), &from, &to])
+            .await
+            .map_err(|e| pg_error(&self.inner.db, e))
+    }
+
     /// Every poll with `from <= at <= to`, ascending; failed polls have no sample. Samples carry
     /// no top IPs.
     pub async fn range(
@@ -932,37 +1219,18 @@ impl PgStore {
         to: DateTime<Utc>,
     ) -> Result<Vec<Point>, PgError> {
         let result = async {
-            let client = self.client().await?;
             let key = target.key();
-            let rows = client
-                .query(
-                    &format!(
-                        // As text: parsed straight into samples, not through a JSON tree.
-                        "SELECT sampled_at, sample::text FROM {}.samples WHERE uid = $1 AND target = $2 \
-                         AND sampled_at BETWEEN $3 AND $4 ORDER BY sampled_at",
-                        self.s()
-                    ),
-                    &[&uid, &key, &from, &to],
-                )
-                .await
-                .map_err(|e| pg_error(&self.inner.db, e))?;
-            rows.into_iter()
+            let rows = self.rows(uid, target, from, to, true).await?;
+            rows.iter()
                 .map(|r| {
-                    let sample: Option<&str> = r.get(1);
-                    let sample = sample
-                        .map(|text| {
-                            serde_json::from_str::<Sample>(text).map_err(|e| {
-                                corrupt(format!(
-                                    "a stored sample of {key} in {} does not decode ({e})",
-                                    self.inner.db.describe()
-                                ))
-                            })
-                        })
-                        .transpose()?;
-                    Ok(Point {
-                        at: r.get(0),
-                        sample,
-                    })
+                    let at: DateTime<Utc> = r.get(0);
+                    let failed = matches!(r.try_get::<_, Option<&[u8]>>(1), Ok(None));
+                    let sample = if failed {
+                        None
+                    } else {
+                        Some(decode_row(r, 1, at).ok_or_else(|| self.undecodable(&key, at))?)
+                    };
+                    Ok(Point { at, sample })
                 })
                 .collect()
         }
@@ -984,7 +1252,7 @@ impl PgStore {
                 .query(
                     &format!(
                         "SELECT sampled_at, error_kind, error FROM {}.samples WHERE uid = $1 \
-                         AND target = $2 AND sampled_at BETWEEN $3 AND $4 AND sample IS NULL \
+                         AND target = $2 AND sampled_at BETWEEN $3 AND $4 AND codes IS NULL \
                          ORDER BY sampled_at",
                         self.s()
                     ),
@@ -1005,7 +1273,8 @@ impl PgStore {
         self.note(result)
     }
 
-    /// The polls of a target with `from <= at <= to` as the series builder reads them.
+    /// The polls of a target with `from <= at <= to` as the series builder reads them: each
+    /// row's code blob goes straight into the builder, as the SQLite store's rows do.
     pub async fn polls(
         &self,
         uid: &str,
@@ -1014,35 +1283,63 @@ impl PgStore {
         to: DateTime<Utc>,
         wanted: Wanted,
     ) -> Result<Polls, PgError> {
-        let points = self.range(uid, target, from, to).await?;
-        let mut builder = PollsBuilder::new(wanted);
-        for point in &points {
-            builder.push_point(point);
+        let result = async {
+            let rows = self.rows(uid, target, from, to, wanted.totals).await?;
+            let mut builder = PollsBuilder::new(wanted);
+            for r in &rows {
+                let at: DateTime<Utc> = r.get(0);
+                let at_ms = at.timestamp_millis();
+                let Some(blob) = r.try_get::<_, Option<&[u8]>>(1).ok().flatten() else {
+                    builder.push_failed(at_ms);
+                    continue;
+                };
+                let mut totals = [0.0; 6];
+                if wanted.totals {
+                    let count = |i: usize| {
+                        r.try_get::<_, Option<i64>>(i)
+                            .ok()
+                            .flatten()
+                            .map_or(0.0, |v| v.max(0) as f64)
+                    };
+                    let pct =
+                        |i: usize| r.try_get::<_, Option<f64>>(i).ok().flatten().unwrap_or(0.0);
+                    totals = [count(2), count(3), pct(4), count(5), count(6), pct(7)];
+                }
+                if builder.push_ok(at_ms, Some(blob), totals).is_none() {
+                    return Err(self.undecodable(&target.key(), at));
+                }
+            }
+            Ok(builder.finish())
         }
-        Ok(builder.finish())
+        .await;
+        self.note(result)
     }
 
-    /// Status codes seen in any stored sample of a target (either side), ascending.
+    /// Status codes seen in any stored sample of a target (either side), ascending: each
+    /// row's code blob walked, without decoding the samples.
     pub async fn status_codes(&self, uid: &str, target: &Target) -> Result<Vec<u16>, PgError> {
         let client = self.client().await?;
         let rows = client
             .query(
                 &format!(
-                    "SELECT DISTINCT (c->>'httpStatus')::int FROM {}.samples s, \
-                     LATERAL (SELECT jsonb_array_elements(s.sample->'edge'->'codes') \
-                              UNION ALL SELECT jsonb_array_elements(s.sample->'origin'->'codes')) AS x(c) \
-                     WHERE s.uid = $1 AND s.target = $2 AND s.sample IS NOT NULL ORDER BY 1",
+                    "SELECT codes FROM {}.samples WHERE uid = $1 AND target = $2 \
+                     AND codes IS NOT NULL",
                     self.s()
                 ),
                 &[&uid, &target.key()],
             )
             .await
             .map_err(|e| pg_error(&self.inner.db, e))?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get::<_, Option<i32>>(0))
-            .filter_map(|c| u16::try_from(c).ok())
-            .collect())
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &rows {
+            if let Some(blob) = r.try_get::<_, Option<&[u8]>>(0).ok().flatten() {
+                // An unreadable blob adds the codes before the damage; range reads report it.
+                let _ = codec::walk(blob, |key, _, _| {
+                    seen.insert((key >> 1) as u16);
+                });
+            }
+        }
+        Ok(seen.into_iter().collect())
     }
 
     /// Rows stored for a target, failed polls included.
@@ -1264,8 +1561,23 @@ impl PgStore {
             .map_err(|e| pool_error(&self.inner.db, e))?;
         let row = client
             .query_one(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity                  WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name IN ($1, $1 || ' listen') AND pid <> pg_backend_pid()",
                 &[&format!("akamai-estats {}", self.s())],
+            )
+            .await
+            .map_err(|e| pg_error(&self.inner.db, e))?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+
+    /// Ends the listening connections of this store's schema, from any process: the tests'
+    /// listener outage. Returns how many were ended.
+    pub async fn terminate_listeners(&self) -> Result<u64, PgError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                &[&format!("akamai-estats {} listen", self.s())],
             )
             .await
             .map_err(|e| pg_error(&self.inner.db, e))?;
@@ -1294,23 +1606,90 @@ pub fn client_key(host: &str, client_token: &str) -> String {
     d.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// How many missed samples one reconnect pushes at most (per schema): beyond that the live
+/// panels have been away long enough that a refresh is the better answer.
+const CATCH_UP_LIMIT: i64 = 1000;
+
+/// What the listener remembers across reconnects to catch up on what it missed.
+#[derive(Default)]
+struct Seen {
+    /// The database's `now()` when the first `LISTEN` took effect: nothing before was promised.
+    since: Option<DateTime<Utc>>,
+    /// The newest instant announced per (uid, target).
+    newest: std::collections::HashMap<(String, String), DateTime<Utc>>,
+}
+
+impl Seen {
+    fn note(&mut self, n: &Stored) {
+        let at = self
+            .newest
+            .entry((n.uid.clone(), n.target.clone()))
+            .or_insert(n.at);
+        *at = (*at).max(n.at);
+    }
+}
+
+/// The samples stored while the listener was away: per (uid, target) of the schema, those
+/// after the newest one it announced (or after it first listened, for a target it never saw),
+/// ascending. Read after the new `LISTEN` took effect, so nothing falls between the two.
+async fn missed(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    seen: &Seen,
+    since: DateTime<Utc>,
+) -> Result<Vec<Stored>, tokio_postgres::Error> {
+    let (mut uids, mut targets, mut ats) = (Vec::new(), Vec::new(), Vec::new());
+    for ((uid, target), at) in &seen.newest {
+        uids.push(uid.as_str());
+        targets.push(target.as_str());
+        ats.push(*at);
+    }
+    // Driven by the lease rows (every polled target has one), so each lookup is an index range.
+    let rows = client
+        .query(
+            &format!(
+                "SELECT t.uid, t.target, x.sampled_at FROM {schema}.targets t \
+                 LEFT JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS seen(uid, target, at) \
+                   ON seen.uid = t.uid AND seen.target = t.target \
+                 CROSS JOIN LATERAL (SELECT s.sampled_at FROM {schema}.samples s \
+                   WHERE s.uid = t.uid AND s.target = t.target AND s.codes IS NOT NULL \
+                   AND s.sampled_at > coalesce(seen.at, $4) ORDER BY s.sampled_at LIMIT $5) x \
+                 ORDER BY x.sampled_at LIMIT $5"
+            ),
+            &[&uids, &targets, &ats, &since, &CATCH_UP_LIMIT],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Stored {
+            uid: r.get(0),
+            target: r.get(1),
+            at: r.get(2),
+        })
+        .collect())
+}
+
 /// The listening connection: `LISTEN`s on the schema's channel and forwards every notice;
-/// reconnects with backoff while the store is alive. Notices sent while disconnected are lost
-/// (live panels miss those pushes; their history is intact).
+/// reconnects with backoff while the store is alive. Notices sent while it was disconnected
+/// are caught up after it reconnects (see [`missed`]): each stored sample is announced once.
 async fn listen(inner: std::sync::Weak<Inner>, channel: String) {
     let mut delay = Duration::from_millis(200);
+    let mut seen = Seen::default();
     loop {
         let Some(store) = inner.upgrade() else { return };
         let db = store.db.clone();
         let sender = store.notices.clone();
+        let listening = Arc::clone(&store.listening);
         drop(store);
-        let config = pg_config(&db);
+        let mut config = pg_config(&db);
+        // Its own name, so that an administrator (and the tests) can tell it from the pool.
+        config.application_name(format!("akamai-estats {} listen", db.schema));
         let connected = match db.ssl_mode {
             SslMode::Disable => config
                 .connect(NoTls)
                 .await
                 .map(|(c, conn)| (c, conn.boxed_connection())),
-            mode => match tls_config(mode) {
+            _ => match tls_config(&db) {
                 Ok(tls) => config
                     .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
                     .await
@@ -1320,21 +1699,73 @@ async fn listen(inner: std::sync::Weak<Inner>, channel: String) {
         };
         match connected {
             Ok((client, mut messages)) => {
-                let driver = async {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stored>();
+                let driver = async move {
                     while let Some(message) = messages.next().await {
-                        if let Ok(AsyncMessage::Notification(n)) = message {
-                            if let Ok(stored) = serde_json::from_str::<Stored>(n.payload()) {
-                                let _ = sender.send(stored);
+                        match message {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                if let Ok(stored) = serde_json::from_str::<Stored>(n.payload()) {
+                                    let _ = tx.send(stored);
+                                }
                             }
-                        } else if message.is_err() {
-                            break;
+                            Ok(_) => {}
+                            Err(_) => break,
                         }
                     }
                 };
-                let statement = format!("LISTEN {channel}");
-                let subscribe = client.batch_execute(&statement);
-                // The driver must run for LISTEN to complete; both end with the connection.
-                let _ = tokio::join!(driver, subscribe);
+                // Notices arriving while the catch-up reads wait in `rx`; the ones the catch-up
+                // also found are sent once.
+                let seen = &mut seen;
+                let listening = &listening;
+                let sender = &sender;
+                let schema = db.schema.clone();
+                let channel = &channel;
+                let control = async move {
+                    if client
+                        .batch_execute(&format!("LISTEN {channel}"))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let mut caught = std::collections::HashSet::new();
+                    match seen.since {
+                        None => match client.query_one("SELECT now()", &[]).await {
+                            Ok(row) => seen.since = Some(row.get(0)),
+                            Err(_) => return,
+                        },
+                        Some(since) => match missed(&client, &schema, seen, since).await {
+                            Ok(found) => {
+                                for n in found {
+                                    seen.note(&n);
+                                    caught.insert((n.uid.clone(), n.target.clone(), n.at));
+                                    let _ = sender.send(n);
+                                }
+                            }
+                            // Live pushes from now on beat none: what was missed stays in the
+                            // history, and the next reconnect tries again from `seen`.
+                            Err(e) => {
+                                tracing::warn!(error = %e, "history database listener cannot catch up on the samples stored while it was away");
+                            }
+                        },
+                    }
+                    listening.store(true, std::sync::atomic::Ordering::SeqCst);
+                    while let Some(n) = rx.recv().await {
+                        if !caught.is_empty()
+                            && caught.remove(&(n.uid.clone(), n.target.clone(), n.at))
+                        {
+                            continue;
+                        }
+                        seen.note(&n);
+                        let _ = sender.send(n);
+                    }
+                };
+                // The driver must run for the statements to complete. Either ending ends the
+                // other: the driver (on an error) closes `rx`, the control (returning early)
+                // drops the client, which closes the connection. The control forwards what the
+                // driver received before the end.
+                tokio::join!(driver, control);
+                listening.store(false, std::sync::atomic::Ordering::SeqCst);
                 delay = Duration::from_millis(200);
             }
             Err(e) => {

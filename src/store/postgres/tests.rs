@@ -247,3 +247,374 @@ async fn an_unreachable_database_is_named_without_its_password() {
     assert!(!err.message.contains("hunter2"));
     assert_eq!(store.last_error(), Some(err));
 }
+
+/// A schema written by version 1 (samples as JSONB) is converted in place by version 2, and
+/// reads back as the same polls, samples, failures and codes; new writes use the new layout.
+#[tokio::test]
+async fn jsonb_samples_of_version_1_are_converted_in_place() {
+    let Some((a, b)) = stores("migjson").await else {
+        return;
+    };
+    let s = a.database().schema.clone();
+    let t = target(9);
+    // PostgreSQL keeps microseconds.
+    let t0 = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6) - chrono::Duration::seconds(600);
+    let at = |i: i64| t0 + chrono::Duration::seconds(i * 60);
+    let mut expected = Vec::new();
+    {
+        let raw = a.inner.pool.get().await.unwrap();
+        let Migration::Sql(v1) = &MIGRATIONS[0] else {
+            panic!("version 1 is SQL")
+        };
+        raw.batch_execute(&format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.schema_version (version integer NOT NULL); \
+             INSERT INTO {s}.schema_version VALUES (1); {}",
+            v1.replace("{s}", &s)
+        ))
+        .await
+        .unwrap();
+        for i in 0..5 {
+            let mut sample = sample(at(i), 100 + i as u64);
+            if i == 3 {
+                // Totals an answer lacked stay absent; percentages with four decimals stay exact.
+                sample.edge.errors = None;
+                sample.origin.codes = vec![crate::estats::model::StatusCodeCount {
+                    http_status: 404,
+                    hits: 7,
+                    percentage: 12.3456,
+                }];
+                sample.origin.hits = Some(7);
+            }
+            let body = serde_json::to_value(&sample).unwrap();
+            raw.execute(
+                &format!(
+                    "INSERT INTO {s}.samples (uid, target, sampled_at, sample, epoch) VALUES ($1, $2, $3, $4, 1)"
+                ),
+                &[&"ds", &t.key(), &sample.sampled_at, &body],
+            )
+            .await
+            .unwrap();
+            expected.push(Point {
+                at: sample.sampled_at,
+                sample: Some(sample),
+            });
+        }
+        raw.execute(
+            &format!(
+                "INSERT INTO {s}.samples (uid, target, sampled_at, error_kind, error, epoch) VALUES ($1, $2, $3, 'timeout', 'no answer', 1)"
+            ),
+            &[&"ds", &t.key(), &at(5)],
+        )
+        .await
+        .unwrap();
+        expected.push(Point {
+            at: at(5),
+            sample: None,
+        });
+    }
+    // Two replicas upgrading together: one converts, the other finds version 2.
+    let (ra, rb) = tokio::join!(a.check(), b.check());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(a.version().await.unwrap(), 2);
+    let to = t0 + chrono::Duration::seconds(3600);
+    let points = a.range("ds", &t, t0, to).await.unwrap();
+    assert_eq!(points, expected);
+    for wanted in [
+        Wanted {
+            edge: true,
+            origin: true,
+            hits: false,
+            totals: true,
+        },
+        Wanted {
+            edge: false,
+            origin: true,
+            hits: true,
+            totals: false,
+        },
+    ] {
+        let mut builder = PollsBuilder::new(wanted);
+        for p in &expected {
+            builder.push_point(p);
+        }
+        assert_eq!(
+            b.polls("ds", &t, t0, to, wanted).await.unwrap(),
+            builder.finish()
+        );
+    }
+    assert_eq!(
+        a.latest("ds", &t).await.unwrap().as_ref(),
+        expected[4].sample.as_ref()
+    );
+    assert_eq!(
+        a.sample_at("ds", &t, at(3)).await.unwrap().as_ref(),
+        expected[3].sample.as_ref()
+    );
+    assert_eq!(a.status_codes("ds", &t).await.unwrap(), vec![200, 404, 503]);
+    let failures = a.failures("ds", &t, t0, to).await.unwrap();
+    assert_eq!((failures.len(), failures[0].kind.as_str()), (1, "timeout"));
+    // The JSONB column is gone; new rows are written in the binary layout.
+    assert!(a
+        .record_sample("ds", &t, &sample(at(6), 1), None)
+        .await
+        .unwrap());
+    assert_eq!(a.range("ds", &t, t0, to).await.unwrap().len(), 7);
+    let raw = a.inner.pool.get().await.unwrap();
+    let left = raw
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'samples' AND column_name = 'sample'",
+            &[&s],
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.get::<_, i64>(0), 0);
+    a.drop_schema().await.unwrap();
+}
+
+/// A JSONB sample that does not decode stops the migration with a message naming the row; the
+/// schema stays at version 1 (one transaction) so nothing is half converted.
+#[tokio::test]
+async fn an_undecodable_jsonb_sample_stops_the_migration_intact() {
+    let Some((a, _)) = stores("migbad").await else {
+        return;
+    };
+    let s = a.database().schema.clone();
+    let raw = a.inner.pool.get().await.unwrap();
+    let Migration::Sql(v1) = &MIGRATIONS[0] else {
+        panic!("version 1 is SQL")
+    };
+    raw.batch_execute(&format!(
+        "CREATE SCHEMA {s}; CREATE TABLE {s}.schema_version (version integer NOT NULL); \
+         INSERT INTO {s}.schema_version VALUES (1); {}; \
+         INSERT INTO {s}.samples (uid, target, sampled_at, sample, epoch) \
+         VALUES ('ds', 'cp:1/ANY', now(), '{{\"edge\": 1}}', 1)",
+        v1.replace("{s}", &s)
+    ))
+    .await
+    .unwrap();
+    let err = a.check().await.unwrap_err();
+    assert!(err.message.contains("cp:1/ANY"), "{}", err.message);
+    let version = raw
+        .query_one(&format!("SELECT max(version) FROM {s}.schema_version"), &[])
+        .await
+        .unwrap();
+    assert_eq!(version.get::<_, Option<i32>>(0), Some(1));
+    a.drop_schema().await.unwrap();
+}
+
+/// Samples stored while the listening connection is down are announced once it is back, each
+/// once, in order, after the ones announced before.
+#[tokio::test]
+async fn a_reconnecting_listener_catches_up_on_what_it_missed_without_duplicates() {
+    let Some((a, b)) = stores("catchup").await else {
+        return;
+    };
+    let t = target(4);
+    a.register("ds", std::slice::from_ref(&t), true)
+        .await
+        .unwrap();
+    let mut rx = b.notices();
+    let t0 = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+    let at = |i: i64| t0 + chrono::Duration::milliseconds(i * 10);
+    // Up: the first notice arrives live.
+    let mut i = 0;
+    let first = loop {
+        a.record_sample("ds", &t, &sample(at(i), 1), None)
+            .await
+            .unwrap();
+        i += 1;
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(250), rx.recv()).await {
+            break n;
+        }
+        assert!(i < 40, "no notice within 10 s");
+    };
+    while rx.try_recv().is_ok() {}
+    let wait_until = async |up: bool| {
+        for _ in 0..200 {
+            if b.listening() == up {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the listener is not {}", if up { "up" } else { "down" });
+    };
+    wait_until(true).await;
+    assert!(b.terminate_listeners().await.unwrap() >= 1);
+    wait_until(false).await;
+    // Stored while nobody listens (the listener waits 200 ms before reconnecting).
+    let missed: Vec<_> = (i..i + 5).map(at).collect();
+    for m in &missed {
+        a.record_sample("ds", &t, &sample(*m, 2), None)
+            .await
+            .unwrap();
+    }
+    wait_until(true).await;
+    let live = at(i + 5);
+    a.record_sample("ds", &t, &sample(live, 3), None)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        assert_eq!((n.uid.as_str(), n.target.as_str()), ("ds", "cp:4/ANY"));
+        got.push(n.at);
+    }
+    let mut want = missed.clone();
+    want.push(live);
+    assert_eq!(got, want, "first notice was {}", first.at);
+    a.drop_schema().await.unwrap();
+}
+
+/// `sslrootcert` adds a private CA: a server whose certificate it signed passes `verify-full`,
+/// and without it the same server is refused; a bad file is named with the parameter.
+#[tokio::test]
+async fn a_private_ca_from_sslrootcert_verifies_the_server() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("the openssl CLI");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=estats test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-keyout",
+        &path("ca.key"),
+        "-out",
+        &path("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &path("server.key"),
+        "-out",
+        &path("server.csr"),
+    ]);
+    std::fs::write(
+        path("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("server.csr"),
+        "-CA",
+        &path("ca.pem"),
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &path("ext.cnf"),
+        "-out",
+        &path("server.pem"),
+    ]);
+    // A PostgreSQL server as far as TLS goes: answers the SSLRequest with 'S', then the
+    // handshake; reports whether the handshake completed.
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(path("server.key")).unwrap();
+    let server = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (done, handshakes) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut tcp) = stream else { return };
+            let mut request = [0u8; 8];
+            if tcp.read_exact(&mut request).is_err() || tcp.write_all(b"S").is_err() {
+                continue;
+            }
+            let mut conn = rustls::ServerConnection::new(server.clone()).unwrap();
+            let mut ok = true;
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut tcp).is_err() {
+                    ok = false;
+                    break;
+                }
+            }
+            let _ = done.send(ok);
+        }
+    });
+    let url = |params: &str| format!("postgres://estats@localhost:{port}/test?{params}");
+    let store = |params: &str| {
+        let db = crate::settings::history_database(
+            &url(params),
+            "jsonData.historyDatabase",
+            None,
+            "akamai_estats",
+        )
+        .unwrap();
+        PgStore::new(&db)
+    };
+    let ca = path("ca.pem");
+    // With the CA: the handshake completes (the fake server then hangs up).
+    let with_ca = store(&format!("sslmode=verify-full&sslrootcert={ca}")).unwrap();
+    let err = with_ca.reachable().await.unwrap_err();
+    assert_eq!(
+        handshakes.recv_timeout(Duration::from_secs(10)),
+        Ok(true),
+        "{}",
+        err.message
+    );
+    // Without it: the web PKI roots do not know the CA.
+    let without = store("sslmode=verify-full").unwrap();
+    let err = without.reachable().await.unwrap_err();
+    assert!(
+        err.message.to_lowercase().contains("certificate"),
+        "{}",
+        err.message
+    );
+    assert_eq!(handshakes.recv_timeout(Duration::from_secs(10)), Ok(false));
+    // A missing file and a file that is not a certificate are named with the parameter.
+    std::fs::write(path("junk.pem"), "not a certificate\n").unwrap();
+    for bad in [path("missing.pem"), path("junk.pem")] {
+        let err = store(&format!("sslmode=verify-full&sslrootcert={bad}")).unwrap_err();
+        assert!(
+            err.message.contains("historyDatabase")
+                && err.message.contains("sslrootcert")
+                && err.message.contains(&bad),
+            "{}",
+            err.message
+        );
+    }
+}
