@@ -63,22 +63,34 @@ export const MAX_TARGETS: number = q.maxTargets;
 /** Longest URL the backend takes. */
 export const MAX_URL_CHARS: number = q.maxUrlChars;
 
-/** Bounds of an annotation query's `threshold` (percent): above `min`, at most `max`. */
+/** Bounds of an annotation query's `threshold` (percent), and the filter it reads by default. */
 export interface ThresholdBound {
   min: number;
+  /** Whether `min` itself is refused (the contract: 0 < x <= 100). */
+  minExclusive: boolean;
   max: number;
+  defaultStatusFilter: string;
 }
 
+const DESIGN_THRESHOLD: ThresholdBound = { min: 0, minExclusive: true, max: 100, defaultStatusFilter: '5xx' };
+
 /**
- * The `threshold` bound of the contract (0 < x <= 100, docs/design.md "Annotations"), read from
- * `contract.json` when the backend writes it there; until then the design's own bound applies.
+ * The `threshold` bound of `contract.json` (`query.threshold`, written by the backend with the
+ * events query type); until a contract has it, the design's own bound (docs/design.md,
+ * "Annotations": 0 < x <= 100, filter 5xx) applies.
  */
 export function thresholdBound(query: unknown): ThresholdBound {
   const t = (query as { threshold?: Partial<ThresholdBound> } | undefined)?.threshold;
-  if (t && typeof t.min === 'number' && typeof t.max === 'number') {
-    return { min: t.min, max: t.max };
+  if (!t || typeof t.min !== 'number' || typeof t.max !== 'number') {
+    return DESIGN_THRESHOLD;
   }
-  return { min: 0, max: 100 };
+  return {
+    min: t.min,
+    max: t.max,
+    minExclusive: typeof t.minExclusive === 'boolean' ? t.minExclusive : DESIGN_THRESHOLD.minExclusive,
+    defaultStatusFilter:
+      typeof t.defaultStatusFilter === 'string' ? t.defaultStatusFilter : DESIGN_THRESHOLD.defaultStatusFilter,
+  };
 }
 
 export const THRESHOLD: ThresholdBound = thresholdBound(q);

@@ -4,6 +4,7 @@ import {
   controlsFor,
   defaultAnnotationQuery,
   incompleteReason,
+  namesSet,
   QUERY_TYPE_OPTIONS,
   targetItems,
   targetsError,
@@ -17,6 +18,7 @@ import {
   variableNames,
 } from './query';
 import contract from './generated/contract.json';
+import type { EStatsQuery } from './types';
 
 describe('metric options', () => {
   const values = (queryType: Parameters<typeof metricOptions>[0], groupBy: Parameters<typeof metricOptions>[1]) =>
@@ -190,6 +192,20 @@ describe('many targets', () => {
     );
   });
 
+  it('tells a set from one target, as the backend does', () => {
+    const set = (query: Omit<EStatsQuery, 'refId'>) => namesSet({ refId: 'A', ...query });
+    expect(set({ cpCode: '1209788' })).toBe(false);
+    expect(set({ cpCode: 1209788 })).toBe(false);
+    expect(set({ cpCode: ' 1209788 ' })).toBe(false);
+    expect(set({ cpCode: '*' })).toBe(true);
+    expect(set({ cpCode: '1209788,' })).toBe(true);
+    expect(set({ cpCode: '1209788 1209789' })).toBe(true);
+    expect(set({ cpCode: [1209788] })).toBe(true);
+    expect(set({ targetType: 'url', url: 'https://a.example/x,y' })).toBe(false);
+    expect(set({ targetType: 'url', url: 'https://a.example/\nhttps://b.example/' })).toBe(true);
+    expect(set({ targetType: 'url', url: '*' })).toBe(true);
+  });
+
   it('shows JSON lists as text in the editors', () => {
     expect(withDefaults({ refId: 'A', cpCode: [1209788, '1209789'] }).cpCode).toBe('1209788, 1209789');
     expect(withDefaults({ refId: 'A', targetType: 'url', url: ['https://a.example/', 'https://b.example/'] }).url).toBe(
@@ -238,8 +254,17 @@ describe('annotations', () => {
   });
 
   it('reads the threshold bound from the contract when it has one', () => {
-    expect(thresholdBound({ threshold: { min: 0, max: 50 } })).toEqual({ min: 0, max: 50 });
-    expect(thresholdBound({})).toEqual({ min: 0, max: 100 });
+    expect(thresholdBound({ threshold: { min: 1, minExclusive: false, max: 50, defaultStatusFilter: '4xx' } })).toEqual(
+      { min: 1, minExclusive: false, max: 50, defaultStatusFilter: '4xx' }
+    );
+    expect(thresholdBound({ threshold: { min: 0, max: 50 } })).toEqual({
+      min: 0,
+      minExclusive: true,
+      max: 50,
+      defaultStatusFilter: '5xx',
+    });
+    // Until the backend's contract.json has query.threshold: the design's 0 < x <= 100.
+    expect(thresholdBound({})).toEqual({ min: 0, minExclusive: true, max: 100, defaultStatusFilter: '5xx' });
     expect(THRESHOLD).toEqual(thresholdBound(contract.query));
   });
 });

@@ -195,6 +195,21 @@ export function targetText(query: EStatsQuery): string {
   return (query.targetType ?? DEFAULT_TARGET_TYPE) === 'url' ? urlText(query.url) : cpCodeText(query.cpCode);
 }
 
+/**
+ * Whether a query names a set of targets (docs/design.md): `*`, a JSON list (even of one), a
+ * list with a separator, or several URLs. A set answers with a `target` column or one frame per
+ * target, and cannot stream live (one channel streams one target).
+ */
+export function namesSet(query: EStatsQuery): boolean {
+  const type = query.targetType ?? DEFAULT_TARGET_TYPE;
+  const value = type === 'url' ? query.url : query.cpCode;
+  if (Array.isArray(value)) {
+    return true;
+  }
+  const text = targetText(query).trim();
+  return text === ALL_WATCHED || (type === 'url' ? /\s/ : /[\s,]/).test(text);
+}
+
 /** "*": every watched target of the query's kind (the backend reads the watch list). */
 export const ALL_WATCHED = '*';
 
@@ -354,8 +369,9 @@ export function thresholdError(value: number | undefined): string | undefined {
   if (value === undefined) {
     return undefined;
   }
-  if (!Number.isFinite(value) || value <= THRESHOLD.min || value > THRESHOLD.max) {
-    return `The threshold is a percentage above ${THRESHOLD.min} and at most ${THRESHOLD.max}, e.g. 2`;
+  const belowMin = THRESHOLD.minExclusive ? value <= THRESHOLD.min : value < THRESHOLD.min;
+  if (!Number.isFinite(value) || belowMin || value > THRESHOLD.max) {
+    return `The threshold is a percentage ${THRESHOLD.minExclusive ? 'above' : 'from'} ${THRESHOLD.min} and at most ${THRESHOLD.max}, e.g. 2`;
   }
   return undefined;
 }

@@ -24,7 +24,6 @@ import { dashboardVariables } from './useKnownTargets';
 export type AnnotationEditorProps = QueryEditorProps<DataSource, EStatsQuery, EStatsOptions>;
 
 const LABEL_WIDTH = 16;
-const DEFAULT_FILTER = '5xx';
 
 /** "2", "2.5", "2,5": a threshold as typed; undefined when empty, NaN when not a number. */
 function parseThreshold(text: string): number | undefined {
@@ -152,14 +151,14 @@ export function AnnotationQueryEditor({ query, onChange, datasource }: Annotatio
           label="Status filter"
           labelWidth={LABEL_WIDTH}
           htmlFor="estats-annotation-status-filter"
-          tooltip="The codes and classes whose share the threshold reads, comma separated; 5xx when empty."
+          tooltip={`The codes and classes whose share the threshold reads, comma separated; ${THRESHOLD.defaultStatusFilter} when empty.`}
           invalid={filterMessage !== undefined}
           error={filterMessage}
         >
           <Input
             id="estats-annotation-status-filter"
             value={filterDraft}
-            placeholder={DEFAULT_FILTER}
+            placeholder={THRESHOLD.defaultStatusFilter}
             width={24}
             onChange={(e) => setFilterDraft(e.currentTarget.value)}
             onBlur={commitFilter}
@@ -174,7 +173,7 @@ export function AnnotationQueryEditor({ query, onChange, datasource }: Annotatio
           label="Threshold (%)"
           labelWidth={LABEL_WIDTH}
           htmlFor="estats-annotation-threshold"
-          tooltip={`Optional: mark where the share of the status filter is above this percentage (above ${THRESHOLD.min}, at most ${THRESHOLD.max}). Empty: failing polls only.`}
+          tooltip={`Optional: mark where the share of the status filter is above this percentage (${THRESHOLD.minExclusive ? 'above' : 'from'} ${THRESHOLD.min}, at most ${THRESHOLD.max}). Empty: failing polls only.`}
           invalid={thresholdMessage !== undefined}
           error={thresholdMessage}
         >

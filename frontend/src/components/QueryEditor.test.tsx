@@ -373,6 +373,17 @@ describe('QueryEditor', () => {
     expect(onRunQuery).not.toHaveBeenCalled();
   });
 
+  it('drops live updates when the query names a set: a live channel streams one target', async () => {
+    const { user, latest } = setup({ ...complete, live: true });
+    expect(screen.getByRole('switch', { name: 'Live' })).toBeChecked();
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    await user.click(await screen.findByRole('option', { name: /Every watched CP code/ }));
+    expect(latest().cpCode).toBe('*');
+    expect(latest()).not.toHaveProperty('live');
+    expect(screen.queryByRole('switch', { name: 'Live' })).not.toBeInTheDocument();
+  });
+
   it('does not offer the annotations events as a panel query type', () => {
     setup(complete);
     const types = within(screen.getByRole('radiogroup', { name: 'Query type' }))

@@ -23,6 +23,7 @@ import {
   GROUP_BY_OPTIONS,
   incompleteReason,
   metricOptions,
+  namesSet,
   QUERY_TYPE_OPTIONS,
   SIDE_OPTIONS,
   statusFilterError,
@@ -73,6 +74,10 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
   /** Applies a change with grouping and metric fitted to it; runs the query only when it can run. */
   const change = (patch: Partial<EStatsQuery>) => {
     const next = { ...query, ...patch };
+    // A live channel streams one target: the backend refuses live with a set.
+    if (namesSet(next)) {
+      delete next.live;
+    }
     const fitted = withDefaults(next);
     const result: EStatsQuery = { ...next, groupBy: fitted.groupBy, metric: fitted.metric };
     onChange(result);
@@ -365,7 +370,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           </InlineField>
         </InlineFieldRow>
       )}
-      {LIVE_QUERY_TYPES.includes(q.queryType) && (
+      {LIVE_QUERY_TYPES.includes(q.queryType) && !namesSet(q) && (
         <InlineFieldRow>
           <InlineField
             label="Live"
