@@ -44,6 +44,13 @@ async fn every_provisioned_panel_answers_with_data() {
     json_data["rateLimitPerMinute"] = 6000.into();
     json_data["historyPath"] = dir.path().join("history.db").to_str().unwrap().into();
     let ctx = context(uid, json_data, &[]);
+    let watched_cp_codes = sim_ds["jsonData"]["watch"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|w| !w["cpCode"].is_null())
+        .count();
+    assert!(watched_cp_codes >= 2, "a fleet of several CP codes");
 
     let mut queries = Vec::new();
     let mut annotations = Vec::new();
@@ -90,6 +97,72 @@ async fn every_provisioned_panel_answers_with_data() {
 
     let plugin = Plugin::start().await;
 
+    // The fleet alert rule's query, as a panel would send it: one row per watched CP code.
+    let alerting: serde_yaml::Value =
+        serde_yaml::from_str(&repo_file("provisioning/alerting/akamai-estats.yaml")).unwrap();
+    for rule in alerting["groups"][0]["rules"].as_sequence().unwrap() {
+        for q in rule["data"].as_sequence().unwrap() {
+            if q["datasourceUid"].as_str() == Some(uid) {
+                let mut model: Value = serde_json::to_value(&q["model"]).unwrap();
+                model["datasource"] =
+                    serde_json::json!({"type": "akamai-estats-datasource", "uid": uid});
+                queries.push(("alert rule".to_string(), model));
+            }
+        }
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut pending = queries;
+    // Time series panels need a few polls of history; the others answer at once.
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for (title, query) in pending {
+            assert_eq!(
+                query["datasource"]["type"], "akamai-estats-datasource",
+                "{title}"
+            );
+            let r = plugin.query_one(&ctx, query.clone()).await;
+            let frames = frames(&r);
+            let mut ok = r.status == 200
+                && frames
+                    .iter()
+                    .any(|f| f.rows() > 0 && f.schema.fields().len() > 1);
+            // `*`: every watched CP code answers (a target without a sample yet is left out,
+            // so this waits for all of them): a `target` column, or one frame per target.
+            if ok && query["cpCode"] == "*" {
+                let targets: std::collections::BTreeSet<String> =
+                    if query["queryType"] == "timeseries" {
+                        frames
+                            .iter()
+                            .filter_map(|f| f.schema.metadata().get("name").cloned())
+                            .collect()
+                    } else {
+                        frames[0].strings("target").into_iter().flatten().collect()
+                    };
+                if query["queryType"] == "timeseries" {
+                    assert!(
+                        frames.len() <= watched_cp_codes,
+                        "{title}: a frame per target"
+                    );
+                }
+                ok = targets.len() == watched_cp_codes;
+            }
+            if !ok {
+                assert!(
+                    Instant::now() < deadline,
+                    "panel {title:?} gave no data: status {} {:?}",
+                    r.status,
+                    r.error
+                );
+                still.push((title, query));
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     // Annotations: Grafana maps the frame's time, timeEnd, title, text and tags fields itself. A
     // healthy simulator may give no event, so the fields are checked, not the rows.
     for (file, query) in &annotations {
@@ -109,37 +182,6 @@ async fn every_provisioned_panel_answers_with_data() {
                 names.iter().any(|n| n == field),
                 "{file}: {field} in {names:?}"
             );
-        }
-    }
-
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let mut pending = queries;
-    // Time series panels need a few polls of history; the others answer at once.
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for (title, query) in pending {
-            assert_eq!(
-                query["datasource"]["type"], "akamai-estats-datasource",
-                "{title}"
-            );
-            let r = plugin.query_one(&ctx, query.clone()).await;
-            let ok = r.status == 200
-                && frames(&r)
-                    .iter()
-                    .any(|f| f.rows() > 0 && f.schema.fields().len() > 1);
-            if !ok {
-                assert!(
-                    Instant::now() < deadline,
-                    "panel {title:?} gave no data: status {} {:?}",
-                    r.status,
-                    r.error
-                );
-                still.push((title, query));
-            }
-        }
-        pending = still;
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }

@@ -1419,8 +1419,26 @@ fn layout_has_no_overlaps(d: &Json) {
 // ---------------------------------------------------------------------------------------------
 // Alerting
 
+/// The CP codes of the simulator data source's watch list, as a list in the contract's form.
+fn watched_cp_codes() -> String {
+    watch_targets(&datasource(SIM_UID), &BTreeMap::new())
+        .iter()
+        .filter_map(|t| match t.subject {
+            estats::target::Subject::CpCode(cp) => Some(cp.to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `Query::parse` of the backend, as Grafana would send the query: the contract's forms parse.
+/// `*` needs the data source's watch list, which `Query::parse` does not see: it is replaced by
+/// the list of the CP codes the provisioned simulator watches (what `*` resolves to there).
 fn parses(model: &Json) -> Result<estats::query::Query, estats::query::QueryError> {
+    let mut model = model.clone();
+    if model["cpCode"] == "*" {
+        model["cpCode"] = watched_cp_codes().into();
+    }
     let ctx = estats::query::QueryContext {
         from_ms: 1_700_000_000_000,
         to_ms: 1_700_000_600_000,
