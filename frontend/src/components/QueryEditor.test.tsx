@@ -12,7 +12,15 @@ import { QueryEditor } from './QueryEditor';
 fakeLayout();
 
 beforeEach(() => {
-  setTemplateSrv(fakeTemplateSrv({ cpcode: '1209788', target: ['555', '1209788'], status: '5xx' }));
+  setTemplateSrv(
+    fakeTemplateSrv({
+      cpcode: '1209788',
+      target: ['555', '1209788'],
+      status: '5xx',
+      fleet: '*',
+      page: 'https://a.example/',
+    })
+  );
 });
 
 function setup(initial: EStatsQuery, targets: typeof KNOWN_TARGETS | Error = KNOWN_TARGETS) {
@@ -382,6 +390,16 @@ describe('QueryEditor', () => {
     expect(latest().cpCode).toBe('*');
     expect(latest()).not.toHaveProperty('live');
     expect(screen.queryByRole('switch', { name: 'Live' })).not.toBeInTheDocument();
+  });
+
+  it('offers a variable whose value is * (an All with the custom all value *) for both target types', async () => {
+    const { user, latest } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    expect(await screen.findByRole('option', { name: /\$fleet/ })).toBeInTheDocument();
+    expect(screen.queryByRole('option', { name: /\$page/ })).not.toBeInTheDocument();
+    await user.click(screen.getByRole('option', { name: /\$fleet/ }));
+    expect(latest().cpCode).toBe('$fleet');
   });
 
   it('does not offer the annotations events as a panel query type', () => {
