@@ -1637,6 +1637,13 @@ fn fleet_dashboard_lists_every_watched_target() {
     assert_eq!(pivot["options"]["columnField"], "status");
     assert_eq!(pivot["options"]["valueField"], "percentage");
     assert_eq!(pivot["filter"]["options"], shares["refId"]);
+    // Grouping to matrix names its first column `target\status` and returns a frame without a
+    // refId, so the rename that lets the join find `target` must not be filtered by refId.
+    let rename = transformations
+        .iter()
+        .find(|t| t["options"]["renameByName"]["target\\status"] == "target")
+        .expect("the pivot's row column renamed to target");
+    assert!(rename["filter"].is_null(), "{rename}");
     let join = transformations
         .iter()
         .find(|t| t["id"] == "joinByField")
