@@ -41,8 +41,33 @@ fn yaml(rel: &str) -> Yaml {
 }
 
 fn dashboard() -> Json {
-    let rel = "provisioning/dashboards/akamai-estats.json";
+    json_file("provisioning/dashboards/akamai-estats.json")
+}
+
+fn json_file(rel: &str) -> Json {
     serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not valid JSON: {e}"))
+}
+
+/// Every dashboard the provider loads (each JSON file of provisioning/dashboards), by path.
+fn dashboards() -> Vec<(String, Json)> {
+    let mut rels: Vec<String> = std::fs::read_dir(repo().join("provisioning/dashboards"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .map(|name| format!("provisioning/dashboards/{name}"))
+        .collect();
+    rels.sort();
+    assert!(
+        rels.len() >= 2,
+        "the overview and the fleet dashboards: {rels:?}"
+    );
+    rels.into_iter()
+        .map(|rel| (rel.clone(), json_file(&rel)))
+        .collect()
+}
+
+fn fleet_dashboard() -> Json {
+    json_file("provisioning/dashboards/akamai-estats-fleet.json")
 }
 
 /// Names referenced as `$name`, `${name}` or `[[name]]` in a string.
@@ -115,26 +140,28 @@ pub fn check_query(q: &Json) -> Result<(), String> {
     one_of(
         "queryType",
         &query_type,
-        &["distribution", "timeseries", "summary", "topIps"],
+        &["distribution", "timeseries", "summary", "topIps", "events"],
     )?;
     let target_type = text("targetType", "cpCode")?;
     one_of("targetType", &target_type, &["cpCode", "url"])?;
-    match target_type.as_str() {
-        "cpCode" => match obj.get("cpCode") {
-            Some(Json::Number(n)) if n.is_u64() => {}
-            Some(Json::String(s))
-                if is_variable(s) || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())) => {}
-            other => {
-                return Err(format!(
-                    "cpCode must be digits or a variable, got {other:?}"
-                ))
+    let key = if target_type == "url" {
+        "url"
+    } else {
+        "cpCode"
+    };
+    check_targets(key, obj.get(key))?;
+    match obj.get("threshold") {
+        None => {}
+        Some(t) if query_type == "events" => {
+            let t = t.as_f64().ok_or("threshold must be a number (percent)")?;
+            if !(t > 0.0 && t <= 100.0) {
+                return Err(format!("threshold {t} is not in (0, 100]"));
             }
-        },
-        _ => {
-            let url = text("url", "")?;
-            if !(is_variable(&url) || url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(format!("url {url:?} is not an absolute http(s) URL"));
-            }
+        }
+        Some(_) => {
+            return Err(format!(
+                "threshold has no meaning for queryType {query_type}"
+            ))
         }
     }
     one_of(
@@ -185,6 +212,56 @@ pub fn check_query(q: &Json) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The target forms of docs/design.md ("Many targets per query"): one CP code or URL, a list (CP
+/// codes separated by commas and/or whitespace, URLs by whitespace, or a JSON list), or `*`; at
+/// most `MAX_TARGETS_PER_QUERY` distinct. Variables stand for any of these.
+fn check_targets(key: &str, value: Option<&Json>) -> Result<Vec<String>, String> {
+    let items: Vec<String> = match value {
+        Some(Json::Number(n)) if key == "cpCode" && n.is_u64() => vec![n.to_string()],
+        Some(Json::String(s)) if key == "cpCode" => s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Json::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(Json::Array(list)) => list
+            .iter()
+            .map(|v| match v {
+                Json::String(s) => Ok(s.trim().to_string()),
+                Json::Number(n) if key == "cpCode" && n.is_u64() => Ok(n.to_string()),
+                other => Err(format!("{key} list entry {other} is not a {key}")),
+            })
+            .collect::<Result<_, _>>()?,
+        other => return Err(format!("{key} is missing or not a {key}: {other:?}")),
+    };
+    if items.is_empty() {
+        return Err(format!("{key} is empty"));
+    }
+    if items.iter().any(|i| i == "*") {
+        return if items.len() == 1 {
+            Ok(items)
+        } else {
+            Err(format!("{key}: * stands alone"))
+        };
+    }
+    for item in &items {
+        let ok = is_variable(item)
+            || if key == "cpCode" {
+                item.bytes().all(|b| b.is_ascii_digit())
+            } else {
+                item.starts_with("https://") || item.starts_with("http://")
+            };
+        if !ok {
+            return Err(format!("{key} entry {item:?} is not a {key} or a variable"));
+        }
+    }
+    let distinct: BTreeSet<&String> = items.iter().collect();
+    if distinct.len() > estats::query::MAX_TARGETS_PER_QUERY {
+        return Err(format!("{key}: {} targets", distinct.len()));
+    }
+    Ok(items)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -837,8 +914,8 @@ fn datasources_are_the_simulator_and_the_real_api() {
         .count();
     assert_eq!(
         (targets.len(), cp_codes),
-        (3, 2),
-        "two CP codes and one URL"
+        (4, 3),
+        "several CP codes (the fleet dashboard's rows, the fleet rule's instances) and one URL"
     );
 
     let real = datasource(REAL_UID);
@@ -903,6 +980,7 @@ fn no_literal_secret_in_provisioning() {
     for rel in [
         "provisioning/datasources/akamai-estats.yaml",
         "provisioning/dashboards/akamai-estats.json",
+        "provisioning/dashboards/akamai-estats-fleet.json",
         "provisioning/alerting/akamai-estats.yaml",
         "docker-compose.yml",
         "Dockerfile",
@@ -1063,12 +1141,18 @@ fn custom_variable_parsing_matches_grafana() {
 
 #[test]
 fn every_panel_queries_our_datasource_with_a_valid_query() {
-    let d = dashboard();
+    for (rel, d) in dashboards() {
+        panels_query_our_datasource_with_valid_queries(&rel, &d);
+    }
+}
+
+fn panels_query_our_datasource_with_valid_queries(rel: &str, d: &Json) {
+    let d = d.clone();
     let var_names: BTreeSet<String> = variable_defaults(&d).into_keys().collect();
     let mut ids = BTreeSet::new();
     let panels = dashboard_panels(&d);
     for panel in &panels {
-        let title = panel["title"].as_str().unwrap_or_default();
+        let title = format!("{rel}: {}", panel["title"].as_str().unwrap_or_default());
         assert!(
             ids.insert(panel["id"].as_u64().expect("panel id")),
             "duplicate id: {title}"
@@ -1154,6 +1238,56 @@ fn query_checker_rejects_what_the_plugin_rejects() {
     assert!(check_query(&summary).is_err());
     let url = serde_json::json!({"refId": "A", "targetType": "url", "url": "www.example.com"});
     assert!(check_query(&url).is_err());
+
+    // Many targets (docs/design.md, "Many targets per query").
+    for ok in [
+        Json::from("*"),
+        "1209788, 1209789 555".into(),
+        serde_json::json!([1209788, "1209789"]),
+        "$cps".into(),
+    ] {
+        assert!(with("cpCode", ok.clone()).is_ok(), "{ok}");
+    }
+    for bad in [
+        Json::from("*, 1209788"),
+        "1209788;1209789".into(),
+        serde_json::json!([]),
+        "".into(),
+        (1..=estats::query::MAX_TARGETS_PER_QUERY + 1)
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+            .into(),
+    ] {
+        assert!(with("cpCode", bad.clone()).is_err(), "{bad:.40}");
+    }
+    let urls = |url: Json| {
+        check_query(&serde_json::json!({"refId": "A", "targetType": "url", "url": url}))
+    };
+    assert!(urls("*".into()).is_ok());
+    assert!(urls("https://a.example/x,y\n https://b.example/".into()).is_ok());
+    assert!(urls(serde_json::json!(["https://a.example/", "$url"])).is_ok());
+    assert!(urls("https://a.example/ b.example".into()).is_err());
+    assert!(urls("* https://a.example/".into()).is_err());
+
+    // Annotations.
+    let events = serde_json::json!({"refId": "Anno", "queryType": "events", "cpCode": "*",
+        "side": "edge", "statusFilter": "5xx", "threshold": 2});
+    check_query(&events).unwrap();
+    let mut over = events.clone();
+    over["threshold"] = 0.into();
+    assert!(check_query(&over).is_err());
+    over["threshold"] = 100.5.into();
+    assert!(check_query(&over).is_err());
+    over["threshold"] = "2".into();
+    assert!(check_query(&over).is_err());
+    assert!(
+        with("threshold", 2.into()).is_err(),
+        "threshold is for events only"
+    );
+    let mut grouped = events.clone();
+    grouped["groupBy"] = "class".into();
+    assert!(check_query(&grouped).is_err());
 }
 
 /// The panel whose single query matches all of `want`.
@@ -1255,7 +1389,13 @@ fn dashboard_covers_the_old_one_and_more() {
 
 #[test]
 fn dashboard_layout_has_no_overlaps() {
-    let d = dashboard();
+    for (_, d) in dashboards() {
+        layout_has_no_overlaps(&d);
+    }
+}
+
+fn layout_has_no_overlaps(d: &Json) {
+    let d = d.clone();
     let mut cells = BTreeMap::new();
     for panel in dashboard_panels(&d) {
         let g = &panel["gridPos"];
@@ -1279,22 +1419,55 @@ fn dashboard_layout_has_no_overlaps() {
 // ---------------------------------------------------------------------------------------------
 // Alerting
 
+/// The CP codes of the simulator data source's watch list, as a list in the contract's form.
+fn watched_cp_codes() -> String {
+    watch_targets(&datasource(SIM_UID), &BTreeMap::new())
+        .iter()
+        .filter_map(|t| match t.subject {
+            estats::target::Subject::CpCode(cp) => Some(cp.to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `Query::parse` of the backend, as Grafana would send the query: the contract's forms parse.
+/// `*` needs the data source's watch list, which `Query::parse` does not see: it is replaced by
+/// the list of the CP codes the provisioned simulator watches (what `*` resolves to there).
+fn parses(model: &Json) -> Result<estats::query::Query, estats::query::QueryError> {
+    let mut model = model.clone();
+    if model["cpCode"] == "*" {
+        model["cpCode"] = watched_cp_codes().into();
+    }
+    let ctx = estats::query::QueryContext {
+        from_ms: 1_700_000_000_000,
+        to_ms: 1_700_000_600_000,
+        interval_ms: 10_000,
+        max_data_points: 1000,
+    };
+    estats::query::Query::parse(
+        model["refId"].as_str().unwrap_or("A"),
+        model.to_string().as_bytes(),
+        "",
+        ctx,
+        None,
+    )
+}
+
 #[test]
-fn alert_rule_watches_edge_5xx_share() {
+fn alert_rule_watches_edge_5xx_share_of_every_watched_cp_code() {
     let doc = yaml("provisioning/alerting/akamai-estats.yaml");
     assert_eq!(doc["apiVersion"].as_u64(), Some(1));
     let group = &doc["groups"][0];
     assert_eq!(group["folder"].as_str(), Some("Akamai"));
     let rules = group["rules"].as_sequence().expect("rules");
-    assert_eq!(rules.len(), 1);
+    assert_eq!(rules.len(), 1, "one rule for the fleet");
     let rule = &rules[0];
     assert_eq!(rule["for"].as_str(), Some("10m"));
     let data = rule["data"].as_sequence().expect("data");
     let ref_ids: Vec<&str> = data.iter().map(|q| q["refId"].as_str().unwrap()).collect();
-    assert!(
-        ref_ids.contains(&rule["condition"].as_str().unwrap()),
-        "{ref_ids:?}"
-    );
+    let condition = rule["condition"].as_str().unwrap();
+    assert!(ref_ids.contains(&condition), "{ref_ids:?}");
 
     let uids: BTreeSet<String> = datasources()
         .iter()
@@ -1306,9 +1479,13 @@ fn alert_rule_watches_edge_5xx_share() {
         .expect("a query of our data source");
     assert!(uids.contains(query["datasourceUid"].as_str().unwrap()));
     let model = serde_json::to_value(&query["model"]).unwrap();
+    assert_eq!(model["refId"], query["refId"].as_str().unwrap());
     check_query(&model).unwrap();
+    // One query naming every watched CP code: its alert shape has one number per (target, side,
+    // status), so every CP code is an instance of its own.
     for (k, v) in [
-        ("queryType", "timeseries"),
+        ("queryType", "distribution"),
+        ("cpCode", "*"),
         ("side", "edge"),
         ("groupBy", "class"),
         ("metric", "percentage"),
@@ -1316,32 +1493,201 @@ fn alert_rule_watches_edge_5xx_share() {
     ] {
         assert_eq!(model[k], v, "{k}");
     }
-    assert_eq!(query["relativeTimeRange"]["from"].as_u64(), Some(600));
+    parses(&model).unwrap_or_else(|e| panic!("the rule's query does not parse: {e}"));
+
+    // Expressions in Grafana's provisioning format: each reads a refId defined before it, and
+    // the condition is a threshold: above 2 (percent).
+    let mut defined = BTreeSet::new();
+    for q in data {
+        let ref_id = q["refId"].as_str().unwrap();
+        if q["datasourceUid"].as_str() == Some("__expr__") {
+            let model = &q["model"];
+            assert_eq!(model["refId"].as_str(), Some(ref_id));
+            assert!(
+                matches!(
+                    model["type"].as_str(),
+                    Some("reduce" | "threshold" | "math")
+                ),
+                "{model:?}"
+            );
+            let input = model["expression"].as_str().expect("expression");
+            assert!(
+                defined.contains(input),
+                "{ref_id} reads {input} before it is defined"
+            );
+        }
+        defined.insert(ref_id.to_string());
+    }
     let threshold = data
         .iter()
-        .find(|q| q["model"]["type"].as_str() == Some("threshold"))
-        .expect("a threshold expression");
+        .find(|q| q["refId"].as_str() == Some(condition))
+        .unwrap();
+    assert_eq!(threshold["model"]["type"].as_str(), Some("threshold"));
     let evaluator = &threshold["model"]["conditions"][0]["evaluator"];
     assert_eq!(evaluator["type"].as_str(), Some("gt"));
     assert_eq!(evaluator["params"][0].as_f64(), Some(2.0));
+    assert!(
+        rule["annotations"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("$labels.target")),
+        "the summary names the CP code of the instance"
+    );
 
-    // The rule links to the dashboard panel that shows the same series.
-    let d = dashboard();
+    // The rule links to the fleet panel that shows the same share over time.
     assert_eq!(
         rule["annotations"]["__dashboardUid__"].as_str(),
-        Some(DASHBOARD_UID)
+        Some("akamai-estats-fleet")
     );
     let panel_id: u64 = rule["annotations"]["__panelId__"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
+    let d = fleet_dashboard();
     let panel = dashboard_panels(&d)
         .into_iter()
         .find(|p| p["id"].as_u64() == Some(panel_id))
         .expect("the linked panel exists");
-    assert_eq!(panel["targets"][0]["statusFilter"], "5xx");
-    assert_eq!(panel["targets"][0]["side"], "edge");
+    for k in ["cpCode", "side", "statusFilter", "groupBy", "metric"] {
+        assert_eq!(panel["targets"][0][k], model[k], "{k}");
+    }
+}
+
+/// The annotations of a dashboard that query our data source.
+fn event_annotations(d: &Json) -> Vec<&Json> {
+    d["annotations"]["list"]
+        .as_array()
+        .expect("annotations.list")
+        .iter()
+        .filter(|a| our_datasource(&a["datasource"]))
+        .collect()
+}
+
+#[test]
+fn dashboards_show_the_events_annotation() {
+    for (rel, d) in dashboards() {
+        let vars = variable_defaults(&d);
+        let annotations = event_annotations(&d);
+        assert_eq!(annotations.len(), 1, "{rel}: one events annotation");
+        let a = annotations[0];
+        assert_eq!(a["enable"], true, "{rel}");
+        assert!(a["name"].as_str().is_some_and(|n| !n.is_empty()), "{rel}");
+        let target = &a["target"];
+        assert_eq!(target["queryType"], "events", "{rel}");
+        check_query(target).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        for value in target.as_object().unwrap().values() {
+            for name in value.as_str().map(variable_references).unwrap_or_default() {
+                assert!(vars.contains_key(&name), "{rel}: annotation uses ${name}");
+            }
+        }
+        let expanded = interpolate(target, &vars);
+        parses(&expanded)
+            .unwrap_or_else(|e| panic!("{rel}: the annotation query does not parse: {e}"));
+    }
+}
+
+#[test]
+fn fleet_dashboard_lists_every_watched_target() {
+    let d = fleet_dashboard();
+    assert_eq!(d["uid"], "akamai-estats-fleet");
+    assert_eq!(d["title"], "Akamai eStats fleet");
+    let vars = variable_defaults(&d);
+    assert_eq!(vars["datasource"], SIM_UID);
+
+    // The table: one row per target, its share of 2xx/4xx/5xx, hits and failure rate.
+    let tables: Vec<&Json> = dashboard_panels(&d)
+        .into_iter()
+        .filter(|p| p["type"] == "table")
+        .collect();
+    assert_eq!(tables.len(), 1, "one table of the watched targets");
+    let table = tables[0];
+    let targets = table["targets"].as_array().unwrap();
+    let by_type = |t: &str| {
+        targets
+            .iter()
+            .find(|q| q["queryType"] == t)
+            .unwrap_or_else(|| panic!("a {t} query"))
+    };
+    let shares = by_type("distribution");
+    assert_eq!(shares["cpCode"], "*");
+    assert_eq!(shares["groupBy"], "class");
+    assert_eq!(shares["metric"], "percentage");
+    let filter: BTreeSet<&str> = shares["statusFilter"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(filter, BTreeSet::from(["2xx", "4xx", "5xx"]));
+    let summary = by_type("summary");
+    assert_eq!(summary["cpCode"], "*");
+    assert_eq!(summary["side"], shares["side"], "both read the same side");
+
+    let transformations = table["transformations"]
+        .as_array()
+        .expect("transformations");
+    let ids: Vec<&str> = transformations
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let pivot = transformations
+        .iter()
+        .find(|t| t["id"] == "groupingToMatrix")
+        .expect("the shares pivoted to one row per target");
+    assert_eq!(pivot["options"]["rowField"], "target");
+    assert_eq!(pivot["options"]["columnField"], "status");
+    assert_eq!(pivot["options"]["valueField"], "percentage");
+    assert_eq!(pivot["filter"]["options"], shares["refId"]);
+    // Grouping to matrix names its first column `target\status` and returns a frame without a
+    // refId, so the rename that lets the join find `target` must not be filtered by refId.
+    let rename = transformations
+        .iter()
+        .find(|t| t["options"]["renameByName"]["target\\status"] == "target")
+        .expect("the pivot's row column renamed to target");
+    assert!(rename["filter"].is_null(), "{rename}");
+    let join = transformations
+        .iter()
+        .find(|t| t["id"] == "joinByField")
+        .expect("shares and summary joined");
+    assert_eq!(join["options"]["byField"], "target");
+    let sort = transformations.last().unwrap();
+    assert_eq!(sort["id"], "sortBy", "{ids:?}");
+    assert_eq!(sort["options"]["sort"][0]["field"], "5xx", "worst first");
+    assert_eq!(sort["options"]["sort"][0]["desc"], true);
+    // The names the overrides give are those the columns have after the transformations.
+    let overrides: BTreeSet<&str> = table["fieldConfig"]["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["matcher"]["options"].as_str())
+        .collect();
+    for column in ["target", "2xx", "4xx", "5xx", "hits", "failurePercentage"] {
+        assert!(overrides.contains(column), "{column} is labelled");
+    }
+
+    // 5xx share over time, one series per target.
+    let share = panels_with(
+        &d,
+        &[
+            ("queryType", "timeseries"),
+            ("cpCode", "*"),
+            ("side", "edge"),
+            ("groupBy", "class"),
+            ("metric", "percentage"),
+            ("statusFilter", "5xx"),
+        ],
+    );
+    assert_eq!(share.len(), 1, "5xx share per target over time");
+    assert_eq!(share[0]["type"], "timeseries");
+    assert_eq!(share[0]["fieldConfig"]["defaults"]["unit"], "percent");
+    assert_eq!(red_threshold(share[0]), Some(2.0));
+
+    // Every query of the fleet names every watched CP code.
+    for (title, q) in dashboard_queries(&d) {
+        assert_eq!(q["cpCode"], "*", "{title}");
+    }
+    let annotation = event_annotations(&d)[0];
+    assert_eq!(annotation["target"]["cpCode"], "*");
+    assert_eq!(annotation["target"]["threshold"].as_f64(), Some(2.0));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Browser tests of the three editors: Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) driven by
+// Browser tests of the four editors (config, query, annotation, variable): Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) driven by
 // playwright-core, against browser/page.tsx built with esbuild. They use the editors as a person
 // does, check what the editors emit against the README's settings and query model, that no secret
 // is ever on the page after a paste, that no control overlaps another at 1280 and 960 px, and that
@@ -210,13 +210,27 @@ async function assertNoSecretOnPage(page) {
 }
 
 /** A screenshot for the README and plugin.json: the editor, or the top of the page (with an open menu). */
-async function screenshot(page, name, { height } = {}) {
+async function screenshot(page, name, { height, from } = {}) {
   const committed = path.join(COMMITTED_SCREENSHOTS, `${name}.png`);
   const dir =
     process.env.UPDATE_SCREENSHOTS === '1' || !fs.existsSync(committed) ? COMMITTED_SCREENSHOTS : SCRATCH_SCREENSHOTS;
   fs.mkdirSync(dir, { recursive: true });
   await page.mouse.move(0, 0);
   const file = path.join(dir, `${name}.png`);
+  if (from) {
+    // From a heading to the end of the editor: one section of a long page.
+    await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+    // Page coordinates (a full-page clip), not the viewport's.
+    const top = Math.max(0, (await from.evaluate((el) => el.getBoundingClientRect().top + window.scrollY)) - 16);
+    const bottom = await page.locator('#editor').evaluate((el) => el.getBoundingClientRect().bottom + window.scrollY);
+    await page.screenshot({
+      path: file,
+      fullPage: true,
+      clip: { x: 0, y: top, width: 1280, height: bottom - top },
+      animations: 'disabled',
+    });
+    return;
+  }
   if (height) {
     await page.screenshot({ path: file, clip: { x: 0, y: 0, width: 1280, height }, animations: 'disabled' });
     return;
@@ -375,6 +389,7 @@ describe('config editor', () => {
     assertSettingsModel(settings);
     await assertNoSecretOnPage(page);
     await assertNoOverlap(page, 'config with a shared history database');
+    await screenshot(page, 'config-shared-history', { from: page.getByText('Shared history (high availability)') });
   });
 
   for (const theme of ['dark', 'light']) {
@@ -454,14 +469,15 @@ describe('query editor', () => {
     await assertNoOverlap(page, 'query editor with an error');
   });
 
-  it('shows long URLs with their delivery network, in both themes', async () => {
+  it('adds long URLs with their delivery network to the list, in both themes', async () => {
+    const long = 'https://downloads.example-media-company.com/releases/2026/11/installer-full-x86_64.tar.gz';
     for (const theme of ['dark', 'light']) {
       const page = await open('query', {
         theme,
         state: { refId: 'A', queryType: 'timeseries', targetType: 'url', groupBy: 'class', statusFilter: '5xx' },
       });
-      const target = page.getByRole('combobox', { name: 'URL' });
-      await target.click();
+      const add = page.getByRole('combobox', { name: 'Add' });
+      await add.click();
       const option = page.getByRole('option').filter({ hasText: 'installer-full' });
       await option.waitFor();
       assert.match(await option.innerText(), /ENHANCED_TLS/, 'the delivery network is visible');
@@ -469,21 +485,62 @@ describe('query editor', () => {
         await screenshot(page, 'query-targets-dark', { height: 420 });
       }
       await option.click();
-      const query = await lastEmitted(page);
-      assert.equal(
-        query.url,
-        'https://downloads.example-media-company.com/releases/2026/11/installer-full-x86_64.tar.gz'
-      );
+      let query = await lastEmitted(page);
+      assert.equal(query.url, long);
       assert.equal(query.delivery, 'ENHANCED_TLS');
       assertQueryModel(query);
-      const box = await target.boundingBox();
-      const fits = await target.evaluate((el) => el.scrollWidth <= el.clientWidth + 1);
+
+      // A second URL typed on its own line, applied when the field is left.
+      const urls = page.getByLabel('URLs');
+      await urls.click();
+      await urls.press('End');
+      await urls.press('Control+End');
+      await urls.pressSequentially('\nhttps://www.example.com/a,b');
+      await urls.blur();
+      query = await lastEmitted(page);
+      assert.equal(query.url, `${long}\nhttps://www.example.com/a,b`);
+      assertQueryModel(query);
+      const fits = await urls.evaluate((el) => el.scrollWidth <= el.clientWidth + 1);
+      const box = await urls.boundingBox();
       assert.ok(fits && box.width > 500, 'the whole URL is visible in the box');
       await assertNoOverlap(page, `query editor, ${theme}`);
       await screenshot(page, `query-${theme}`);
       await page.context().close();
       assert.deepEqual(current.errors, []);
     }
+  });
+
+  it('takes a CP code list or * for every watched CP code, and flags * with others', async () => {
+    const page = await open('query', {
+      state: { refId: 'A', queryType: 'distribution', groupBy: 'class', statusFilter: '5xx' },
+    });
+    await page.getByText('1209788, 1209789 or * for every watched CP code', { exact: false }).first().waitFor();
+    const target = page.getByRole('combobox', { name: 'CP code' });
+    await target.click();
+    await target.pressSequentially('1209788, 1209789');
+    await page.getByRole('option').filter({ hasText: '1209788, 1209789Use this CP code' }).waitFor();
+    await page.keyboard.press('Enter');
+    let query = await lastEmitted(page);
+    assert.equal(query.cpCode, '1209788, 1209789');
+    assertQueryModel(query);
+    assert.equal((await emitted(page)).filter((e) => e === 'run').length, 1, 'a list runs');
+    await assertNoOverlap(page, 'query editor with a CP code list');
+    await screenshot(page, 'query-multi-dark');
+    assert.equal((await lastEmitted(page)).cpCode, '1209788, 1209789', 'the list stays');
+
+    await target.click();
+    await page.getByRole('option', { name: /Every watched CP code/ }).click();
+    query = await lastEmitted(page);
+    assert.equal(query.cpCode, '*');
+
+    await target.click();
+    await target.press('Control+a');
+    await target.pressSequentially('*, 1209788');
+    await page.getByRole('option').filter({ hasText: '*, 1209788Use this CP code' }).waitFor();
+    await page.keyboard.press('Enter');
+    await page.getByText('* stands for every watched CP code: remove the other CP codes, or the *').waitFor();
+    assert.equal((await emitted(page)).filter((e) => e === 'run').length, 2, '* with others does not run');
+    await page.keyboard.press('Escape');
   });
 
   it('says why known targets are missing, and shows that they load', async () => {
@@ -499,6 +556,64 @@ describe('query editor', () => {
       await page.waitForTimeout(100);
     }
     assert.ok(server.served.includes(spinner), 'a spinner shows while targets load');
+  });
+});
+
+describe('annotation editor', () => {
+  it('starts on every watched CP code and edits targets, side, filter and threshold as an events query', async () => {
+    const page = await open('annotation');
+    let query = await lastEmitted(page);
+    assert.deepEqual(query, { refId: 'Anno', queryType: 'events', targetType: 'cpCode', cpCode: '*', side: 'both' });
+    const targets = page.getByLabel('CP codes');
+    assert.equal(await targets.inputValue(), '*');
+    await targets.fill('1209788, 1209789');
+    await targets.press('Enter');
+    await radio(page, 'Side', 'Edge').click();
+    await page.getByLabel('Status filter').fill('5xx');
+    await page.getByLabel('Status filter').blur();
+    const threshold = page.getByLabel('Threshold (%)');
+    await threshold.fill('150');
+    await threshold.blur();
+    await page.getByText('The threshold is a percentage above 0 and at most 100, e.g. 2').waitFor();
+    assert.equal((await lastEmitted(page)).threshold, undefined, 'a bad threshold is never emitted');
+    await threshold.fill('2');
+    await threshold.blur();
+    query = await lastEmitted(page);
+    assert.deepEqual(query, {
+      refId: 'Anno',
+      queryType: 'events',
+      targetType: 'cpCode',
+      cpCode: '1209788, 1209789',
+      side: 'edge',
+      statusFilter: '5xx',
+      threshold: 2,
+    });
+    // The keys are the README's; `events` itself is checked above, as contract.json lists it only
+    // once the backend's annotations are merged.
+    for (const each of (await emitted(page)).filter((e) => e !== 'run')) {
+      assert.equal(each.queryType, 'events');
+      assertQueryModel({ ...each, queryType: undefined });
+    }
+    await assertNoOverlap(page, 'annotation editor');
+    await screenshot(page, 'annotation-dark');
+  });
+
+  it('takes URLs one a line', async () => {
+    const page = await open('annotation', {
+      theme: 'light',
+      state: { refId: 'Anno', queryType: 'events', cpCode: '*' },
+    });
+    await radio(page, 'Target', 'URL').click();
+    const urls = page.getByLabel('URLs');
+    await urls.fill('https://www.example.com/\nwww.example.org');
+    await urls.blur();
+    await page.getByText('"www.example.org" is not an absolute http(s) URL: start it with https://').waitFor();
+    await urls.fill('https://www.example.com/\nhttps://www.example.org/');
+    await urls.blur();
+    const query = await lastEmitted(page);
+    assert.equal(query.url, 'https://www.example.com/\nhttps://www.example.org/');
+    assert.equal(query.targetType, 'url');
+    await assertNoOverlap(page, 'annotation editor with URLs');
   });
 });
 

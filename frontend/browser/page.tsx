@@ -1,7 +1,7 @@
 /**
  * The page the browser tests drive: one of the three editors, mounted as Grafana mounts it, with
  * Grafana's theme and global styles, the template service and the `targets` resource mocked.
- * `?editor=config|query|variable&theme=dark|light&targets=ok|fail|slow&state=<json>`.
+ * `?editor=config|query|annotation|variable&theme=dark|light&targets=ok|fail|slow&state=<json>`.
  * Every payload an editor emits is appended to `window.emitted`.
  */
 import { createTheme, type DataSourceSettings, ThemeContext } from '@grafana/data';
@@ -10,6 +10,7 @@ import { GlobalStyles } from '@grafana/ui';
 import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 
+import { AnnotationQueryEditor } from '../src/components/AnnotationQueryEditor';
 import { ConfigEditor } from '../src/components/ConfigEditor';
 import { QueryEditor } from '../src/components/QueryEditor';
 import { VariableQueryEditor } from '../src/components/VariableQueryEditor';
@@ -59,7 +60,9 @@ setTemplateSrv(
   fakeTemplateSrv({ target: ['1209788', '555'], cpcode: '1209788', status: '5xx', url: 'https://www.example.com/' })
 );
 
-const datasource = new DataSource(instanceSettings({ watch: [{ cpCode: 1209788, delivery: 'STANDARD_TLS' }] }));
+const datasource = new DataSource(
+  instanceSettings({ watch: [{ cpCode: 1209788, delivery: 'STANDARD_TLS' }, { cpCode: 1209789 }] })
+);
 datasource.getResource = async <T,>(path: string): Promise<T> => {
   const mode = params.get('targets') ?? 'ok';
   if (path !== 'targets') {
@@ -135,6 +138,21 @@ function Query() {
   );
 }
 
+function Annotation() {
+  const [query, setQuery] = useState<EStatsQuery>((state as EStatsQuery | null) ?? { refId: 'Anno' });
+  return (
+    <AnnotationQueryEditor
+      datasource={datasource}
+      query={query}
+      onChange={(next) => {
+        window.emitted.push(next);
+        setQuery(next);
+      }}
+      onRunQuery={() => window.emitted.push('run')}
+    />
+  );
+}
+
 function Variable() {
   const [query, setQuery] = useState<VariableQuery>((state as VariableQuery | null) ?? { refId: 'v', kind: 'targets' });
   return (
@@ -157,7 +175,15 @@ if (root) {
       <ThemeContext.Provider value={theme}>
         <GlobalStyles />
         <main id="editor" style={{ padding: theme.spacing(2), background: theme.colors.background.primary }}>
-          {editor === 'query' ? <Query /> : editor === 'variable' ? <Variable /> : <Config />}
+          {editor === 'query' ? (
+            <Query />
+          ) : editor === 'annotation' ? (
+            <Annotation />
+          ) : editor === 'variable' ? (
+            <Variable />
+          ) : (
+            <Config />
+          )}
         </main>
       </ThemeContext.Provider>
     </StrictMode>

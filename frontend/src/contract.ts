@@ -38,6 +38,10 @@ export const HISTORY_DATABASE: {
 const q = contract.query;
 
 export const QUERY_TYPES = q.queryType.values as QueryType[];
+/** The query type of annotation queries, never offered as a panel's query type. */
+export const EVENTS_QUERY_TYPE: QueryType = 'events';
+/** What a panel query may be: every query type of the backend but the annotations' one. */
+export const PANEL_QUERY_TYPES: QueryType[] = QUERY_TYPES.filter((t) => t !== EVENTS_QUERY_TYPE);
 export const DEFAULT_QUERY_TYPE = q.queryType.default as QueryType;
 export const TARGET_TYPES = q.targetType.values as TargetType[];
 export const DEFAULT_TARGET_TYPE = q.targetType.default as TargetType;
@@ -53,3 +57,40 @@ export function metricsOf(groupBy: GroupBy): { values: Metric[]; default: Metric
   const entry = q.metric[groupBy];
   return { values: entry.values as Metric[], default: entry.default as Metric };
 }
+
+/** Most targets one query may name (a list, `*`, several URLs); beyond, the backend answers 400. */
+export const MAX_TARGETS: number = q.maxTargets;
+/** Longest URL the backend takes. */
+export const MAX_URL_CHARS: number = q.maxUrlChars;
+
+/** Bounds of an annotation query's `threshold` (percent), and the filter it reads by default. */
+export interface ThresholdBound {
+  min: number;
+  /** Whether `min` itself is refused (the contract: 0 < x <= 100). */
+  minExclusive: boolean;
+  max: number;
+  defaultStatusFilter: string;
+}
+
+const DESIGN_THRESHOLD: ThresholdBound = { min: 0, minExclusive: true, max: 100, defaultStatusFilter: '5xx' };
+
+/**
+ * The `threshold` bound of `contract.json` (`query.threshold`, written by the backend with the
+ * events query type); until a contract has it, the design's own bound (docs/design.md,
+ * "Annotations": 0 < x <= 100, filter 5xx) applies.
+ */
+export function thresholdBound(query: unknown): ThresholdBound {
+  const t = (query as { threshold?: Partial<ThresholdBound> } | undefined)?.threshold;
+  if (!t || typeof t.min !== 'number' || typeof t.max !== 'number') {
+    return DESIGN_THRESHOLD;
+  }
+  return {
+    min: t.min,
+    max: t.max,
+    minExclusive: typeof t.minExclusive === 'boolean' ? t.minExclusive : DESIGN_THRESHOLD.minExclusive,
+    defaultStatusFilter:
+      typeof t.defaultStatusFilter === 'string' ? t.defaultStatusFilter : DESIGN_THRESHOLD.defaultStatusFilter,
+  };
+}
+
+export const THRESHOLD: ThresholdBound = thresholdBound(q);

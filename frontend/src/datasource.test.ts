@@ -41,6 +41,11 @@ describe('applyTemplateVariables', () => {
       fakeTemplateSrv({
         cpcode: '1209788',
         cpcodes: ['1209788', '555'],
+        // An "All" variable: Grafana hands the formatter every value.
+        allcps: ['1209788', '1209789', '555'],
+        // An "All" variable with a custom all value: Grafana hands the text as it is.
+        starcps: '*',
+        urls: ['https://a.example/x,y', 'https://b.example/'],
         host: 'www.example.com',
         codes: ['5xx', '404'],
         single: '503',
@@ -59,9 +64,32 @@ describe('applyTemplateVariables', () => {
     expect(out.statusFilter).toBe('503,404');
   });
 
-  it('uses the first value of a multi-value variable in single-target fields', () => {
-    const out = datasource().applyTemplateVariables({ ...base, cpCode: '$cpcodes' }, {});
-    expect(out.cpCode).toBe('1209788');
+  it('joins the CP codes of a multi-value or All variable with commas, as the backend reads lists', () => {
+    expect(datasource().applyTemplateVariables({ ...base, cpCode: '$cpcodes' }, {}).cpCode).toBe('1209788,555');
+    expect(datasource().applyTemplateVariables({ ...base, cpCode: '${allcps}' }, {}).cpCode).toBe(
+      '1209788,1209789,555'
+    );
+    expect(datasource().applyTemplateVariables({ ...base, cpCode: '42, $cpcodes' }, {}).cpCode).toBe('42, 1209788,555');
+    expect(datasource().applyTemplateVariables({ ...base, cpCode: '$starcps' }, {}).cpCode).toBe('*');
+  });
+
+  it('joins the URLs of a multi-value variable with a space, since URLs may hold commas', () => {
+    const out = datasource().applyTemplateVariables({ ...base, targetType: 'url', url: '$urls' }, {});
+    expect(out.url).toBe('https://a.example/x,y https://b.example/');
+  });
+
+  it('turns JSON lists into the text forms, interpolating each item', () => {
+    const ds = datasource();
+    expect(ds.applyTemplateVariables({ ...base, cpCode: [1209788, '$cpcode'] }, {}).cpCode).toBe('1209788, 1209788');
+    expect(
+      ds.applyTemplateVariables({ ...base, targetType: 'url', url: ['https://${host}/', 'https://c.example/'] }, {}).url
+    ).toBe('https://www.example.com/\nhttps://c.example/');
+  });
+
+  it('keeps * as it is', () => {
+    const ds = datasource();
+    expect(ds.applyTemplateVariables({ ...base, cpCode: ' * ' }, {}).cpCode).toBe('*');
+    expect(ds.applyTemplateVariables({ ...base, targetType: 'url', url: '*' }, {}).url).toBe('*');
   });
 
   it('joins every value of a multi-value variable in the status filter', () => {
@@ -103,6 +131,22 @@ describe('filterQuery', () => {
     { name: 'a URL variable', query: { ...base, targetType: 'url', url: '${url}' }, expected: true },
     { name: 'a URL without scheme', query: { ...base, targetType: 'url', url: 'www.example.com' }, expected: false },
     { name: 'an empty URL', query: { ...base, targetType: 'url', url: ' ' }, expected: false },
+    { name: 'a CP code list', query: { ...base, cpCode: '1209788, 1209789 555' }, expected: true },
+    { name: 'a JSON list of CP codes', query: { ...base, cpCode: [1209788, '1209789'] }, expected: true },
+    { name: 'every watched CP code', query: { ...base, cpCode: '*' }, expected: true },
+    { name: '* with other CP codes', query: { ...base, cpCode: '*, 1209788' }, expected: false },
+    { name: 'a list with a bad CP code', query: { ...base, cpCode: '1209788, 12ab' }, expected: false },
+    {
+      name: 'URLs one a line',
+      query: { ...base, targetType: 'url', url: 'https://a.example/x,y\n  https://b.example/' },
+      expected: true,
+    },
+    { name: 'every watched URL', query: { ...base, targetType: 'url', url: '*' }, expected: true },
+    {
+      name: 'URLs with a bad one',
+      query: { ...base, targetType: 'url', url: 'https://a.example/ b.example' },
+      expected: false,
+    },
   ])('$name → $expected', ({ query, expected }) => {
     expect(ds.filterQuery(query)).toBe(expected);
   });
@@ -299,5 +343,36 @@ describe('live stream buffering', () => {
 
   it('is the provider of the data source', () => {
     expect(datasource().streamOptionsProvider).toBe(liveStreamOptions);
+  });
+});
+
+describe('annotations', () => {
+  it('run events queries, filling the default targets of a new annotation', () => {
+    const ds = datasource({ watch: [{ cpCode: 1209788 }] });
+    const support = ds.annotations;
+    expect(support?.QueryEditor).toBeDefined();
+    expect(support?.getDefaultQuery?.()).toMatchObject({ queryType: 'events', cpCode: '*' });
+    expect(support?.prepareQuery?.({ name: 'Events', enable: true, iconColor: 'red' })).toEqual({
+      refId: 'Anno',
+      queryType: 'events',
+      targetType: 'cpCode',
+      cpCode: '*',
+      side: 'both',
+    });
+    expect(
+      support?.prepareQuery?.({
+        name: 'Events',
+        enable: true,
+        iconColor: 'red',
+        target: { refId: 'A', queryType: 'timeseries', cpCode: '1209788, 1209789', side: 'edge', threshold: 2 },
+      })
+    ).toEqual({ refId: 'A', queryType: 'events', cpCode: '1209788, 1209789', side: 'edge', threshold: 2 });
+  });
+
+  it('send the interpolated targets of an annotation', () => {
+    setTemplateSrv(fakeTemplateSrv({ cpcodes: ['1209788', '555'] }));
+    const query: EStatsQuery = { refId: 'Anno', queryType: 'events', cpCode: '$cpcodes', threshold: 2 };
+    expect(datasource().applyTemplateVariables(query, {})).toEqual({ ...query, cpCode: '1209788,555' });
+    expect(datasource().filterQuery(query)).toBe(true);
   });
 });

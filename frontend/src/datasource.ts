@@ -16,7 +16,16 @@ import {
   type StreamOptionsProvider,
 } from '@grafana/runtime';
 
-import { defaultQuery, incompleteReason, targetSubject } from './query';
+import { AnnotationQueryEditor } from './components/AnnotationQueryEditor';
+import {
+  annotationQuery,
+  cpCodeText,
+  defaultAnnotationQuery,
+  defaultQuery,
+  incompleteReason,
+  targetSubject,
+  urlText,
+} from './query';
 import type {
   EStatsOptions,
   EStatsQuery,
@@ -33,6 +42,19 @@ function firstValue(value: unknown): string {
     return value.length > 0 ? String(value[0]) : '';
   }
   return value === undefined || value === null ? '' : String(value);
+}
+
+/**
+ * A multi-value or "All" variable in a target field: every value, in the contract's list form
+ * (CP codes joined with ",", URLs with a space). A custom "All" value such as `*` arrives as text.
+ */
+function joined(separator: string): (value: unknown) => string {
+  return (value: unknown) => {
+    if (Array.isArray(value)) {
+      return value.map(String).join(separator);
+    }
+    return value === undefined || value === null ? '' : String(value);
+  };
 }
 
 /** A list field such as the status filter takes every selected value, comma separated. */
@@ -91,6 +113,18 @@ export class DataSource extends DataSourceWithBackend<EStatsQuery, EStatsOptions
     this.jsonData = instanceSettings.jsonData ?? {};
     this.variables = new EStatsVariableSupport(this);
     this.streamOptionsProvider = liveStreamOptions;
+    // Grafana runs the annotation's query like a panel's and maps the frame's time, timeEnd,
+    // title, text and tags fields to annotations itself.
+    this.annotations = {
+      QueryEditor: AnnotationQueryEditor,
+      getDefaultQuery: () => defaultAnnotationQuery(this.jsonData),
+      prepareQuery: (annotation) => {
+        const target = annotation.target;
+        const defaults =
+          target?.cpCode === undefined && target?.url === undefined ? defaultAnnotationQuery(this.jsonData) : {};
+        return annotationQuery({ refId: 'Anno', ...defaults, ...target });
+      },
+    };
   }
 
   getDefaultQuery(_app: CoreApp): Partial<EStatsQuery> {
@@ -106,10 +140,10 @@ export class DataSource extends DataSourceWithBackend<EStatsQuery, EStatsOptions
     const templateSrv = getTemplateSrv();
     const interpolated: EStatsQuery = { ...query };
     if (query.cpCode !== undefined && query.cpCode !== null) {
-      interpolated.cpCode = templateSrv.replace(String(query.cpCode), scopedVars, firstValue).trim();
+      interpolated.cpCode = templateSrv.replace(cpCodeText(query.cpCode), scopedVars, joined(',')).trim();
     }
-    if (query.url !== undefined) {
-      interpolated.url = templateSrv.replace(query.url, scopedVars, firstValue).trim();
+    if (query.url !== undefined && query.url !== null) {
+      interpolated.url = templateSrv.replace(urlText(query.url), scopedVars, joined(' ')).trim();
     }
     if (query.statusFilter !== undefined) {
       interpolated.statusFilter = templateSrv

@@ -1,6 +1,14 @@
+import { THRESHOLD, thresholdBound } from './contract';
 import {
+  annotationQuery,
   controlsFor,
+  defaultAnnotationQuery,
   incompleteReason,
+  namesSet,
+  QUERY_TYPE_OPTIONS,
+  targetItems,
+  targetsError,
+  thresholdError,
   metricChoices,
   metricOptions,
   normalizeVariableQuery,
@@ -10,6 +18,7 @@ import {
   variableNames,
 } from './query';
 import contract from './generated/contract.json';
+import type { EStatsQuery } from './types';
 
 describe('metric options', () => {
   const values = (queryType: Parameters<typeof metricOptions>[0], groupBy: Parameters<typeof metricOptions>[1]) =>
@@ -68,10 +77,12 @@ describe('withDefaults', () => {
 
 describe('incompleteReason', () => {
   it('names what is missing', () => {
-    expect(incompleteReason({ refId: 'A' })).toBe('Enter a CP code (digits, e.g. 1209788) or pick a known target');
+    expect(incompleteReason({ refId: 'A' })).toBe(
+      'Enter CP codes (e.g. 1209788, 1209789, or * for every watched CP code) or pick a known target'
+    );
     expect(incompleteReason({ refId: 'A', cpCode: 'abc' })).toBe('CP code "abc" must contain digits only');
     expect(incompleteReason({ refId: 'A', targetType: 'url' })).toBe(
-      'Enter the URL to diagnose, e.g. https://www.example.com/'
+      'Enter the URLs to diagnose, e.g. https://www.example.com/, one a line, or * for every watched URL'
     );
     expect(incompleteReason({ refId: 'A', targetType: 'url', url: 'ftp://x/' })).toBe(
       '"ftp://x/" is not an absolute http(s) URL: start it with https://'
@@ -126,5 +137,134 @@ describe('template variables in a target', () => {
     expect(unknownVariables('$target', ['target'])).toEqual([]);
     expect(unknownVariables('$tar', ['target'])).toEqual(['tar']);
     expect(unknownVariables('${__from}', [])).toEqual([]);
+  });
+});
+
+describe('many targets', () => {
+  const max = contract.query.maxTargets;
+  const codes = (n: number) => Array.from({ length: n }, (_, i) => String(1000000 + i));
+
+  it('reads CP codes separated by commas and/or whitespace, and URLs by whitespace only', () => {
+    expect(targetItems('cpCode', ' 1209788,1209789  555\n42 ,')).toEqual(['1209788', '1209789', '555', '42']);
+    expect(targetItems('url', 'https://a.example/x,y\n\n  https://b.example/ ')).toEqual([
+      'https://a.example/x,y',
+      'https://b.example/',
+    ]);
+  });
+
+  it('takes one target, a list, * alone and variables', () => {
+    expect(targetsError('cpCode', '1209788')).toBeUndefined();
+    expect(targetsError('cpCode', '1209788, 1209789')).toBeUndefined();
+    expect(targetsError('cpCode', '*')).toBeUndefined();
+    expect(targetsError('cpCode', '$cpcodes, 42')).toBeUndefined();
+    expect(targetsError('url', '*')).toBeUndefined();
+    expect(targetsError('url', 'https://a.example/ https://b.example/?q=1,2')).toBeUndefined();
+  });
+
+  it('refuses * with other targets, and bad items, naming them', () => {
+    expect(targetsError('cpCode', '*, 1209788')).toBe(
+      '* stands for every watched CP code: remove the other CP codes, or the *'
+    );
+    expect(targetsError('url', '* https://a.example/')).toBe(
+      '* stands for every watched URL: remove the other URLs, or the *'
+    );
+    expect(targetsError('cpCode', '1209788; 1209789')).toBe(
+      'CP code "1209788;" must contain digits only; separate CP codes with commas'
+    );
+    expect(targetsError('url', 'https://a.example/ b.example')).toBe(
+      '"b.example" is not an absolute http(s) URL: start it with https://'
+    );
+    expect(targetsError('url', `https://a.example/${'x'.repeat(contract.query.maxUrlChars)}`)).toMatch(
+      new RegExp(`at most ${contract.query.maxUrlChars}$`)
+    );
+  });
+
+  it('bounds a query to the contract maxTargets distinct targets', () => {
+    expect(targetsError('cpCode', codes(max).join(','))).toBeUndefined();
+    // Duplicates are dropped by the backend, so they do not count.
+    expect(targetsError('cpCode', [...codes(max), ...codes(3)].join(','))).toBeUndefined();
+    expect(targetsError('cpCode', codes(max + 1).join(','))).toBe(
+      `${max + 1} CP codes: a query takes at most ${max}; split them over several queries or use * for every watched CP code`
+    );
+    const urls = codes(max + 1).map((c) => `https://a.example/${c}`);
+    expect(targetsError('url', urls.join('\n'))).toBe(
+      `${max + 1} URLs: a query takes at most ${max}; split them over several queries`
+    );
+  });
+
+  it('tells a set from one target, as the backend does', () => {
+    const set = (query: Omit<EStatsQuery, 'refId'>) => namesSet({ refId: 'A', ...query });
+    expect(set({ cpCode: '1209788' })).toBe(false);
+    expect(set({ cpCode: 1209788 })).toBe(false);
+    expect(set({ cpCode: ' 1209788 ' })).toBe(false);
+    expect(set({ cpCode: '*' })).toBe(true);
+    expect(set({ cpCode: '1209788,' })).toBe(true);
+    expect(set({ cpCode: '1209788 1209789' })).toBe(true);
+    expect(set({ cpCode: [1209788] })).toBe(true);
+    expect(set({ targetType: 'url', url: 'https://a.example/x,y' })).toBe(false);
+    expect(set({ targetType: 'url', url: 'https://a.example/\nhttps://b.example/' })).toBe(true);
+    expect(set({ targetType: 'url', url: '*' })).toBe(true);
+  });
+
+  it('shows JSON lists as text in the editors', () => {
+    expect(withDefaults({ refId: 'A', cpCode: [1209788, '1209789'] }).cpCode).toBe('1209788, 1209789');
+    expect(withDefaults({ refId: 'A', targetType: 'url', url: ['https://a.example/', 'https://b.example/'] }).url).toBe(
+      'https://a.example/\nhttps://b.example/'
+    );
+    expect(incompleteReason({ refId: 'A', cpCode: [1209788, 'x'] })).toBe(
+      'CP code "x" must contain digits only; separate CP codes with commas'
+    );
+  });
+});
+
+describe('query types', () => {
+  it('offers every query type of the contract to panels but the annotations events', () => {
+    const expected = contract.query.queryType.values.filter((t: string) => t !== 'events');
+    expect(QUERY_TYPE_OPTIONS.map((o) => o.value)).toEqual(expected);
+    expect(QUERY_TYPE_OPTIONS.every((o) => o.label && o.description)).toBe(true);
+  });
+});
+
+describe('annotations', () => {
+  it('always sends events, without a panel grouping or metric', () => {
+    expect(
+      annotationQuery({ refId: '', queryType: 'timeseries', cpCode: '*', groupBy: 'class', metric: 'hits', live: true })
+    ).toEqual({ refId: 'Anno', queryType: 'events', cpCode: '*' });
+  });
+
+  it('starts on every watched CP code, or every watched URL when only URLs are watched', () => {
+    expect(defaultAnnotationQuery({})).toMatchObject({ queryType: 'events', targetType: 'cpCode', cpCode: '*' });
+    expect(defaultAnnotationQuery({ watch: [{ cpCode: 1 }, { url: 'https://a.example/' }] })).toMatchObject({
+      cpCode: '*',
+    });
+    expect(defaultAnnotationQuery({ watch: [{ url: 'https://a.example/' }] })).toMatchObject({
+      targetType: 'url',
+      url: '*',
+    });
+  });
+
+  it('bounds the threshold as the contract does: above 0, at most 100', () => {
+    expect(thresholdError(undefined)).toBeUndefined();
+    expect(thresholdError(2)).toBeUndefined();
+    expect(thresholdError(100)).toBeUndefined();
+    expect(thresholdError(0.01)).toBeUndefined();
+    for (const bad of [0, -1, 100.5, Number.NaN]) {
+      expect(thresholdError(bad)).toBe('The threshold is a percentage above 0 and at most 100, e.g. 2');
+    }
+  });
+
+  it('reads the threshold bound from the contract when it has one', () => {
+    expect(thresholdBound({ threshold: { min: 1, minExclusive: false, max: 50, defaultStatusFilter: '4xx' } })).toEqual(
+      { min: 1, minExclusive: false, max: 50, defaultStatusFilter: '4xx' }
+    );
+    expect(thresholdBound({ threshold: { min: 0, max: 50 } })).toEqual({
+      min: 0,
+      minExclusive: true,
+      max: 50,
+      defaultStatusFilter: '5xx',
+    });
+    // Until the backend's contract.json has query.threshold: the design's 0 < x <= 100.
+    expect(thresholdBound({})).toEqual({ min: 0, minExclusive: true, max: 100, defaultStatusFilter: '5xx' });
+    expect(THRESHOLD).toEqual(thresholdBound(contract.query));
   });
 });

@@ -2,7 +2,7 @@ import type { DataSourceJsonData } from '@grafana/data';
 import type { DataQuery } from '@grafana/schema';
 
 /** The query model shared with the backend (see docs/design.md, "Query model"). */
-export type QueryType = 'distribution' | 'timeseries' | 'summary' | 'topIps';
+export type QueryType = 'distribution' | 'timeseries' | 'summary' | 'topIps' | 'events';
 export type TargetType = 'cpCode' | 'url';
 export type Delivery = 'STANDARD_TLS' | 'ENHANCED_TLS';
 /** "" stands for the data source's default delivery network. */
@@ -14,9 +14,13 @@ export type Metric = 'percentage' | 'hits' | 'errors' | 'failurePercentage';
 export interface EStatsQuery extends DataQuery {
   queryType?: QueryType;
   targetType?: TargetType;
-  /** Digits, as string or number; a template variable such as `$cpcode` before interpolation. */
-  cpCode?: string | number;
-  url?: string;
+  /**
+   * One CP code (digits, as string or number), a list (`"1209788, 1209789"` or a JSON list) or
+   * `"*"` (every watched CP code); a template variable such as `$cpcode` before interpolation.
+   */
+  cpCode?: string | number | Array<string | number>;
+  /** One URL, `"*"` (every watched URL), or several separated by whitespace or given as a list. */
+  url?: string | string[];
   delivery?: DeliveryChoice;
   side?: Side;
   groupBy?: GroupBy;
@@ -28,6 +32,8 @@ export interface EStatsQuery extends DataQuery {
    * (timeseries, distribution and summary only).
    */
   live?: boolean;
+  /** Annotations (`queryType: "events"`): mark where the filter's share crosses this percentage. */
+  threshold?: number;
 }
 
 /** Query types whose results can stream through Grafana Live. */

@@ -12,7 +12,15 @@ import { QueryEditor } from './QueryEditor';
 fakeLayout();
 
 beforeEach(() => {
-  setTemplateSrv(fakeTemplateSrv({ cpcode: '1209788', target: ['555', '1209788'], status: '5xx' }));
+  setTemplateSrv(
+    fakeTemplateSrv({
+      cpcode: '1209788',
+      target: ['555', '1209788'],
+      status: '5xx',
+      fleet: '*',
+      page: 'https://a.example/',
+    })
+  );
 });
 
 function setup(initial: EStatsQuery, targets: typeof KNOWN_TARGETS | Error = KNOWN_TARGETS) {
@@ -168,7 +176,9 @@ describe('QueryEditor', () => {
   it('hints at an incomplete query and does not run it', async () => {
     const { user, latest, onRunQuery } = setup({ refId: 'A' });
     expect(screen.getByText('Query incomplete')).toBeInTheDocument();
-    expect(screen.getByText('Enter a CP code (digits, e.g. 1209788) or pick a known target')).toBeInTheDocument();
+    expect(
+      screen.getByText('Enter CP codes (e.g. 1209788, 1209789, or * for every watched CP code) or pick a known target')
+    ).toBeInTheDocument();
 
     await user.click(radio('Side', 'Origin'));
     expect(latest().side).toBe('origin');
@@ -176,7 +186,11 @@ describe('QueryEditor', () => {
 
     await user.click(radio('Target', 'URL'));
     expect(latest().targetType).toBe('url');
-    expect(screen.getByText('Enter the URL to diagnose, e.g. https://www.example.com/')).toBeInTheDocument();
+    expect(
+      screen.getByText(
+        'Enter the URLs to diagnose, e.g. https://www.example.com/, one a line, or * for every watched URL'
+      )
+    ).toBeInTheDocument();
     expect(onRunQuery).not.toHaveBeenCalled();
   });
 
@@ -298,11 +312,102 @@ describe('QueryEditor', () => {
     expect(screen.queryByRole('switch', { name: 'Live' })).not.toBeInTheDocument();
   });
 
-  it('picks a known URL target', async () => {
-    const { user, latest } = setup({ refId: 'A', targetType: 'url' });
-    const input = screen.getByRole('combobox', { name: 'URL' });
-    await user.click(input);
+  it('adds known URL targets to the list, one a line', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'url' });
+    const add = screen.getByRole('combobox', { name: 'Add' });
+    await user.click(add);
     await user.click(await screen.findByRole('option', { name: /https:\/\/www\.example\.com\// }));
     expect(latest()).toMatchObject({ targetType: 'url', url: 'https://www.example.com/' });
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+
+    await user.click(add);
+    await user.type(add, 'https://b.example/p?q=1,2');
+    await screen.findByText('Add this URL');
+    await user.keyboard('{Enter}');
+    expect(latest().url).toBe('https://www.example.com/\nhttps://b.example/p?q=1,2');
+    expect(screen.getByLabelText('URLs')).toHaveValue('https://www.example.com/\nhttps://b.example/p?q=1,2');
+
+    // * replaces the list: it already names every watched URL.
+    await user.click(add);
+    await user.click(await screen.findByRole('option', { name: /Every watched URL/ }));
+    expect(latest().url).toBe('*');
+  });
+
+  it('takes several URLs typed one a line, applied when the field is left', async () => {
+    const { user, latest, changes, onRunQuery } = setup({ refId: 'A', targetType: 'url' });
+    const urls = screen.getByLabelText('URLs');
+    await user.type(urls, 'https://a.example/{Enter}https://b.example/');
+    expect(changes).toHaveLength(0);
+    await user.tab();
+    expect(latest().url).toBe('https://a.example/\nhttps://b.example/');
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+
+    await user.type(urls, ' www.c.example');
+    await user.tab();
+    expect(
+      screen.getByText('"www.c.example" is not an absolute http(s) URL: start it with https://')
+    ).toBeInTheDocument();
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
+
+  it('takes a CP code list or * and explains both', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
+    expect(screen.getByText(/1209788, 1209789 or \* for every watched CP code/)).toBeInTheDocument();
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    await user.type(input, '1209788, 1209789');
+    await screen.findByText('Use this CP code');
+    await user.keyboard('{Enter}');
+    expect(latest().cpCode).toBe('1209788, 1209789');
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+
+    await user.click(input);
+    await user.click(await screen.findByRole('option', { name: /Every watched CP code/ }));
+    expect(latest().cpCode).toBe('*');
+    expect(onRunQuery).toHaveBeenCalledTimes(2);
+  });
+
+  it('flags a list mixing * with CP codes, or one over the bound, and does not run it', async () => {
+    const { user, latest, onRunQuery } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    await user.type(input, '*, 1209788');
+    await screen.findByText('Use this CP code');
+    await user.keyboard('{Enter}');
+    expect(latest().cpCode).toBe('*, 1209788');
+    expect(
+      screen.getByText('* stands for every watched CP code: remove the other CP codes, or the *')
+    ).toBeInTheDocument();
+    expect(onRunQuery).not.toHaveBeenCalled();
+  });
+
+  it('drops live updates when the query names a set: a live channel streams one target', async () => {
+    const { user, latest } = setup({ ...complete, live: true });
+    expect(screen.getByRole('switch', { name: 'Live' })).toBeChecked();
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    await user.click(await screen.findByRole('option', { name: /Every watched CP code/ }));
+    expect(latest().cpCode).toBe('*');
+    expect(latest()).not.toHaveProperty('live');
+    expect(screen.queryByRole('switch', { name: 'Live' })).not.toBeInTheDocument();
+  });
+
+  it('offers a variable whose value is * (an All with the custom all value *) for both target types', async () => {
+    const { user, latest } = setup({ refId: 'A', targetType: 'cpCode' });
+    const input = screen.getByRole('combobox', { name: 'CP code' });
+    await user.click(input);
+    expect(await screen.findByRole('option', { name: /\$fleet/ })).toBeInTheDocument();
+    expect(screen.queryByRole('option', { name: /\$page/ })).not.toBeInTheDocument();
+    await user.click(screen.getByRole('option', { name: /\$fleet/ }));
+    expect(latest().cpCode).toBe('$fleet');
+  });
+
+  it('does not offer the annotations events as a panel query type', () => {
+    setup(complete);
+    const types = within(screen.getByRole('radiogroup', { name: 'Query type' }))
+      .getAllByRole('radio')
+      .map((r) => r.getAttribute('value') ?? r.closest('label')?.textContent);
+    expect(types).toHaveLength(4);
+    expect(screen.queryByRole('radio', { name: 'Events' })).not.toBeInTheDocument();
   });
 });

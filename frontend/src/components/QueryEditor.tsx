@@ -17,16 +17,20 @@ import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 're
 
 import type { DataSource } from '../datasource';
 import {
+  ALL_WATCHED,
   controlsFor,
   DELIVERY_OPTIONS,
   GROUP_BY_OPTIONS,
   incompleteReason,
   metricOptions,
+  namesSet,
   QUERY_TYPE_OPTIONS,
   SIDE_OPTIONS,
   statusFilterError,
   TARGET_TYPE_OPTIONS,
+  targetItems,
   targetSubject,
+  targetText,
   unknownVariables,
   withDefaults,
 } from '../query';
@@ -41,6 +45,7 @@ import {
   type Side,
   type TargetType,
 } from '../types';
+import { TargetsInput } from './TargetsInput';
 import { dashboardVariables, describeTarget, fitsTargetType, targetChoices, useKnownTargets } from './useKnownTargets';
 
 export type Props = QueryEditorProps<DataSource, EStatsQuery, EStatsOptions>;
@@ -69,10 +74,14 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
   /** Applies a change with grouping and metric fitted to it; runs the query only when it can run. */
   const change = (patch: Partial<EStatsQuery>) => {
     const next = { ...query, ...patch };
+    // A live channel streams one target: the backend refuses live with a set.
+    if (namesSet(next)) {
+      delete next.live;
+    }
     const fitted = withDefaults(next);
     const result: EStatsQuery = { ...next, groupBy: fitted.groupBy, metric: fitted.metric };
     onChange(result);
-    const subject = fitted.targetType === 'url' ? fitted.url : String(fitted.cpCode);
+    const subject = targetText(fitted);
     if (
       incompleteReason(result) === undefined &&
       statusFilterError(result.statusFilter ?? '') === undefined &&
@@ -83,6 +92,11 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
   };
 
   const knownOptions: Array<ComboboxOption<string>> = [
+    {
+      value: ALL_WATCHED,
+      label: ALL_WATCHED,
+      description: q.targetType === 'url' ? 'Every watched URL' : 'Every watched CP code',
+    },
     ...known.targets
       .filter((t) => (t.target.url ? 'url' : 'cpCode') === q.targetType)
       .map((t) => ({ value: t.key, label: targetSubject(t.target), description: describeTarget(t) })),
@@ -92,7 +106,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
   ];
   // One stable loader reading the latest options: the Combobox calls it when opened and on each
   // keystroke, and a new function (or a remount) would drop the menu while targets load.
-  const useTyped = q.targetType === 'url' ? 'Use this URL' : 'Use this CP code';
+  const useTyped = q.targetType === 'url' ? 'Add this URL' : 'Use this CP code';
   const latest = useRef({ options: knownOptions, useTyped });
   useEffect(() => {
     latest.current = { options: knownOptions, useTyped };
@@ -102,7 +116,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
     []
   );
 
-  const subject = q.targetType === 'url' ? q.url : String(q.cpCode);
+  const subject = targetText(q);
   const unknown = unknownVariables(subject, variableNames);
   const reason = incompleteReason(q);
   const targetError =
@@ -127,6 +141,24 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
       return;
     }
     change(q.targetType === 'url' ? { url: value } : { cpCode: value });
+  };
+
+  /** A URL picked or typed in the "Add" box joins the list; `*` (or a pick over `*`) replaces it. */
+  const onAddUrl = (option: ComboboxOption<string> | null) => {
+    const value = (option?.value ?? '').trim();
+    if (value === '') {
+      return;
+    }
+    const picked = known.targets.find((t) => t.key === value);
+    const url = picked?.target.url ?? value;
+    const items = targetItems('url', q.url).filter((u) => u !== ALL_WATCHED);
+    if (url === ALL_WATCHED || items.length === 0) {
+      change({ url, ...(picked ? { delivery: picked.target.delivery ?? q.delivery } : {}) });
+      return;
+    }
+    if (!items.includes(url)) {
+      change({ url: [...items, url].join('\n') });
+    }
   };
 
   const commitStatusFilter = () => {
@@ -174,33 +206,75 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             onChange={(targetType) => change({ targetType })}
           />
         </InlineField>
-        <InlineField
-          label={q.targetType === 'url' ? 'URL' : 'CP code'}
-          labelWidth={LABEL_WIDTH}
-          htmlFor="estats-query-target"
-          tooltip={
-            q.targetType === 'url'
-              ? 'An absolute http(s) URL. Pick a known target or a dashboard variable, or type a URL and press Enter.'
-              : 'Digits only. Pick a known target or a dashboard variable, or type a CP code and press Enter.'
-          }
-          invalid={targetError !== undefined}
-          error={targetError}
-          // InlineField hands `loading` (and `invalid`) to its child, overriding the child's own.
-          loading={known.loading}
-        >
-          <Combobox<string>
-            id="estats-query-target"
-            options={loadOptions}
-            value={subject === '' ? null : { value: subject, label: subject }}
-            onChange={onTargetChange}
-            isClearable
-            placeholder={q.targetType === 'url' ? 'Choose or type a URL' : 'Choose or type a CP code'}
-            width="auto"
-            minWidth={32}
-            maxWidth={100}
-          />
-        </InlineField>
+        {q.targetType === 'cpCode' && (
+          <InlineField
+            label="CP code"
+            labelWidth={LABEL_WIDTH}
+            htmlFor="estats-query-target"
+            tooltip="Digits only. Pick a known target, * (every watched CP code) or a dashboard variable, or type CP codes separated by commas and press Enter."
+            invalid={targetError !== undefined}
+            error={targetError}
+            // InlineField hands `loading` (and `invalid`) to its child, overriding the child's own.
+            loading={known.loading}
+          >
+            <Combobox<string>
+              id="estats-query-target"
+              options={loadOptions}
+              value={subject === '' ? null : { value: subject, label: subject }}
+              onChange={onTargetChange}
+              isClearable
+              placeholder="1209788, 1209789 or *"
+              width="auto"
+              minWidth={32}
+              maxWidth={100}
+            />
+          </InlineField>
+        )}
       </InlineFieldRow>
+      {q.targetType === 'cpCode' && (
+        <div className={styles.description}>
+          <Text variant="bodySmall" color="secondary">
+            1209788, 1209789 or * for every watched CP code; a multi-value variable gives all its values.
+          </Text>
+        </div>
+      )}
+      {q.targetType === 'url' && (
+        <InlineFieldRow>
+          <InlineField
+            label="URLs"
+            labelWidth={LABEL_WIDTH}
+            htmlFor="estats-query-target"
+            tooltip="Absolute http(s) URLs, one a line (or separated by spaces), or * for every watched URL. Applied when you leave the field or press Ctrl+Enter."
+            invalid={targetError !== undefined}
+            error={targetError}
+            grow
+          >
+            <TargetsInput
+              id="estats-query-target"
+              type="url"
+              value={q.url}
+              invalid={targetError !== undefined}
+              onCommit={(url) => change({ url })}
+            />
+          </InlineField>
+          <InlineField
+            label="Add"
+            labelWidth={8}
+            htmlFor="estats-query-add-url"
+            tooltip="Adds a known URL, a dashboard variable or * to the list."
+            loading={known.loading}
+          >
+            <Combobox<string>
+              id="estats-query-add-url"
+              options={loadOptions}
+              value={null}
+              onChange={onAddUrl}
+              placeholder="Known URL or variable"
+              width={32}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
       {known.error && (
         <div className={styles.notice} role="status">
           <Text variant="bodySmall" color="warning">
@@ -296,7 +370,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           </InlineField>
         </InlineFieldRow>
       )}
-      {LIVE_QUERY_TYPES.includes(q.queryType) && (
+      {LIVE_QUERY_TYPES.includes(q.queryType) && !namesSet(q) && (
         <InlineFieldRow>
           <InlineField
             label="Live"

@@ -53,6 +53,13 @@ describe('VariableQueryEditor', () => {
     expect(latest()).toEqual({ refId: 'v', kind: 'targets' });
   });
 
+  it('says how one query covers several targets: multi-value, and All as *', async () => {
+    const { user } = setup({ refId: 'v', kind: 'targets' });
+    expect(screen.getByText(/Multi-value and Include All option .* custom all value \*/)).toBeInTheDocument();
+    await user.click(radio('Values', 'Status codes'));
+    expect(screen.queryByText(/Multi-value and Include All/)).not.toBeInTheDocument();
+  });
+
   it('lists the status codes of a picked target', async () => {
     const { user, latest } = setup({ refId: 'v', kind: 'targets' });
     await user.click(radio('Values', 'Status codes'));

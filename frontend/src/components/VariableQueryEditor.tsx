@@ -69,7 +69,7 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
           />
         </InlineField>
       </InlineFieldRow>
-      {current.kind === 'targets' ? (
+      {current.kind === 'targets' && (
         <InlineFieldRow>
           <InlineField
             label="Target type"
@@ -90,7 +90,14 @@ export function VariableQueryEditor({ query, onChange, datasource }: VariableEdi
             />
           </InlineField>
         </InlineFieldRow>
-      ) : (
+      )}
+      {current.kind === 'targets' && (
+        <Text variant="bodySmall" color="secondary">
+          For one query over several targets, turn on Multi-value and Include All option below, with the custom all
+          value * (every watched target): the query editor takes the values joined as a list.
+        </Text>
+      )}
+      {current.kind === 'statusCodes' && (
         <InlineFieldRow>
           <InlineField
             label="Target"

@@ -3,7 +3,7 @@ import type { ComboboxOption } from '@grafana/ui';
 import { useEffect, useState } from 'react';
 
 import type { DataSource } from '../datasource';
-import { isAbsoluteHttpUrl, isDigits } from '../query';
+import { ALL_WATCHED, isAbsoluteHttpUrl, isDigits } from '../query';
 import type { KnownTarget, TargetType } from '../types';
 
 export interface DashboardVariable {
@@ -27,8 +27,14 @@ export function dashboardVariables(): DashboardVariable[] {
   }
 }
 
-/** Whether a variable's value can stand for a target of this type: a CP code holds digits only. */
+/**
+ * Whether a variable's value can stand for a target of this type: a CP code holds digits only; `*`
+ * (an "All" variable's custom all value) stands for every watched target of either type.
+ */
 export function fitsTargetType(value: string, type: TargetType): boolean {
+  if (value.trim() === ALL_WATCHED) {
+    return true;
+  }
   return type === 'url' ? isAbsoluteHttpUrl(value) : isDigits(value);
 }
 
