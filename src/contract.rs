@@ -13,7 +13,8 @@ use crate::query::{
 use crate::settings::{
     Bound, SslMode, DEFAULT_HISTORY_SCHEMA, DEFAULT_POLL_INTERVAL_SECONDS, HISTORY_PASSWORD_FIELD,
     LOOPBACK_LIMITS, MAX_PATH_CHARS, MAX_SCHEMA_CHARS, POLL_INTERVAL_SECONDS,
-    RATE_LIMIT_PER_MINUTE, REQUEST_TIMEOUT_SECONDS, RETENTION_HOURS, SECRET_FIELDS,
+    RATE_LIMIT_PER_MINUTE, REQUEST_TIMEOUT_SECONDS, RETENTION_HOURS, SECRET_FIELDS, SSL_MODE_PARAM,
+    SSL_ROOT_CERT_PARAM,
 };
 use crate::target::{Delivery, MAX_URL_CHARS};
 
@@ -102,6 +103,10 @@ fn contract() -> J {
             J::Obj(vec![
                 ("schemes", strs(["postgres", "postgresql"])),
                 ("sslModes", strs(SslMode::ALL.map(SslMode::as_str))),
+                ("sslModeParam", J::Str(SSL_MODE_PARAM)),
+                // An absolute path, only with sslmode=verify-full.
+                ("sslRootCertParam", J::Str(SSL_ROOT_CERT_PARAM)),
+                ("sslRootCertMode", J::Str(SslMode::VerifyFull.as_str())),
                 ("defaultPort", J::Num(5432)),
                 ("passwordField", J::Str(HISTORY_PASSWORD_FIELD)),
                 ("defaultSchema", J::Str(DEFAULT_HISTORY_SCHEMA)),

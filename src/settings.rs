@@ -45,6 +45,10 @@ pub struct Settings {
     pub history_database: Option<HistoryDatabase>,
 }
 
+/// The `historyDatabase` URL parameters the plugin reads (libpq's names); any other is refused.
+pub const SSL_MODE_PARAM: &str = "sslmode";
+pub const SSL_ROOT_CERT_PARAM: &str = "sslrootcert";
+
 /// How a PostgreSQL connection is secured: the `sslmode` of the `historyDatabase` URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -168,7 +172,7 @@ pub fn history_database(
     let mut ssl_root_cert = None;
     for (key, value) in url.query_pairs() {
         match key.as_ref() {
-            "sslmode" => {
+            SSL_MODE_PARAM => {
                 ssl_mode = SslMode::ALL
                     .into_iter()
                     .find(|m| m.as_str() == value)
@@ -182,7 +186,7 @@ pub fn history_database(
                         )
                     })?;
             }
-            "sslrootcert" => {
+            SSL_ROOT_CERT_PARAM => {
                 let path = PathBuf::from(value.as_ref());
                 if !path.is_absolute() {
                     return Err(invalid(

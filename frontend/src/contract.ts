@@ -24,6 +24,10 @@ export const LOOPBACK_HOST_NAMES: readonly string[] = contract.settings.loopback
 export const HISTORY_DATABASE: {
   schemes: readonly string[];
   sslModes: readonly string[];
+  sslModeParam: string;
+  /** A CA's PEM file (absolute path), only with `sslRootCertMode`. */
+  sslRootCertParam: string;
+  sslRootCertMode: string;
   defaultPort: number;
   /** Typed as the key of EStatsSecureJsonData; validation.test.ts fails if the backend renames it. */
   passwordField: 'historyDatabasePassword';

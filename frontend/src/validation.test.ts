@@ -133,6 +133,7 @@ describe('validateHistoryDatabase', () => {
     ['  postgres://estats@127.0.0.1/test?sslmode=disable  '],
     ['postgres://estats@[::1]:5433/test'],
     ...db.sslModes.map((mode) => [`postgres://g@db/gf?sslmode=${mode}`]),
+    [`postgres://g@db/gf?sslmode=${db.sslRootCertMode}&${db.sslRootCertParam}=/etc/grafana/pg%20ca.pem`],
   ])('accepts %j', (url) => {
     expect(validateHistoryDatabase(url)).toBeUndefined();
   });
@@ -145,7 +146,13 @@ describe('validateHistoryDatabase', () => {
     ['postgres://g:a/b@c@db.example.com:5432/gf', /^Remove the password from the URL/],
     ['postgres://g:p?q#r@db/gf', /^Remove the password from the URL/],
     ['postgres://g@db/gf?sslmode=prefer', /^sslmode must be one of disable, require, verify-full$/],
-    ['postgres://g@db/gf?password=x', /^Only the sslmode parameter/],
+    [
+      'postgres://g@db/gf?password=x',
+      /^Only the sslmode .* and sslrootcert .* parameters are supported; remove "password"$/,
+    ],
+    ['postgres://g@db/gf?sslmode=verify-full&sslrootcert=ca.pem', /^sslrootcert must be the absolute path/],
+    ['postgres://g@db/gf?sslmode=require&sslrootcert=/ca.pem', /add sslmode=verify-full$/],
+    ['postgres://g@db/gf?sslrootcert=/ca.pem', /add sslmode=verify-full$/],
     ['postgres://g@db', /^Name one database after the host/],
     ['postgres://db.example.com/gf', /^Name the database user before the host/],
   ])('refuses %j', (url, message) => {

@@ -285,13 +285,24 @@ export function validateHistoryDatabase(raw: string | undefined): string | undef
     return `Name one database after the host, e.g. ${HISTORY_DATABASE_EXAMPLE}`;
   }
   const modes = HISTORY_DATABASE.sslModes.join(', ');
-  for (const [key, mode] of url.searchParams) {
-    if (key !== 'sslmode') {
-      return `Only the sslmode parameter (${modes}) is supported; remove "${key}"`;
+  const { sslModeParam, sslRootCertParam, sslRootCertMode } = HISTORY_DATABASE;
+  let rootCert = false;
+  for (const [key, value] of url.searchParams) {
+    if (key === sslModeParam) {
+      if (!HISTORY_DATABASE.sslModes.includes(value)) {
+        return `${sslModeParam} must be one of ${modes}`;
+      }
+    } else if (key === sslRootCertParam) {
+      if (!value.startsWith('/')) {
+        return `${sslRootCertParam} must be the absolute path of the CA's PEM file on the Grafana server, e.g. ${sslRootCertParam}=/etc/grafana/pg-ca.pem`;
+      }
+      rootCert = true;
+    } else {
+      return `Only the ${sslModeParam} (${modes}) and ${sslRootCertParam} (a CA's PEM file) parameters are supported; remove "${key}"`;
     }
-    if (!HISTORY_DATABASE.sslModes.includes(mode)) {
-      return `sslmode must be one of ${modes}`;
-    }
+  }
+  if (rootCert && url.searchParams.get(sslModeParam) !== sslRootCertMode) {
+    return `${sslRootCertParam} is only used to check the server's certificate: add ${sslModeParam}=${sslRootCertMode}`;
   }
   return undefined;
 }
