@@ -17,6 +17,7 @@
 //! the WAL. An OS crash or power cut may lose the last few seconds; `FULL` would cost an fsync per
 //! poll to cover that too.
 
+pub mod chunk;
 pub mod import;
 pub mod polls;
 pub mod schema;
@@ -275,6 +276,7 @@ impl History {
                 .ok_or_else(|| HistoryError::Sqlite("target row not created".into()))?;
             if store::insert_sample(&tx, tid, sample)? {
                 store::upsert_top_ips(&tx, tid, store::ms(sample.sampled_at), &sample.top_ips)?;
+                store::settle(&tx, tid, store::ms(sample.sampled_at))?;
             }
             tx.commit().map_err(store::sql)
         });
@@ -299,12 +301,21 @@ impl History {
         let (uid, key) = (uid.to_string(), target.key());
         let (kind, message) = (error.kind().as_str().to_string(), error.to_string());
         self.blocking(move |h| {
-            h.with_writer(|conn| {
+            let out = h.with_writer(|conn| {
+                let tx = conn.unchecked_transaction().map_err(store::sql)?;
                 let tid = h
-                    .id_on(conn, &uid, &key, true)?
+                    .id_on(&tx, &uid, &key, true)?
                     .ok_or_else(|| HistoryError::Sqlite("target row not created".into()))?;
-                store::insert_failure(conn, tid, store::ms(at), &kind, &message).map(|_| ())
-            })
+                if store::insert_failure(&tx, tid, store::ms(at), &kind, &message)? {
+                    store::settle(&tx, tid, store::ms(at))?;
+                }
+                tx.commit().map_err(store::sql)
+            });
+            if out.is_err() {
+                // The target row may have been rolled back with the failure.
+                h.inner.ids.lock().remove(&(uid.clone(), key.clone()));
+            }
+            out
         })
         .await
     }
