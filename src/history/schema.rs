@@ -219,7 +219,11 @@ fn tables_match(conn: &Connection, version: i32, path: Option<&Path>) -> Result<
         tables(&scratch).map_err(|e| open_error(None, e))?
     };
     let found = tables(conn).map_err(|e| open_error(path, e))?;
-    for (table, columns) in &expected {
+    // A table of ours with other columns first: it says more about the file than a table that
+    // a later version added and this file lacks.
+    let mut problems: Vec<_> = expected.iter().collect();
+    problems.sort_by_key(|(table, _)| !found.iter().any(|(name, _)| name == table));
+    for (table, columns) in problems {
         let problem = match found.iter().find(|(name, _)| name == table) {
             None => format!("it lacks the table {table}"),
             Some((_, have)) if have != columns => format!(
@@ -283,7 +287,7 @@ mod tests {
     fn marked_files_with_foreign_tables_are_refused() {
         for (sql, problem) in [
             (
-                &format!("CREATE TABLE samples (x INTEGER); {V2}")[..],
+                "CREATE TABLE samples (x INTEGER)",
                 "its table samples has the columns (x)",
             ),
             (

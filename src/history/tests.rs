@@ -702,7 +702,8 @@ fn sigkill_writer_process() {
 enum Storing {
     /// As pollers do, in order: closed blocks in chunks, the open block in rows.
     InOrder,
-    /// Every third poll late (after all others): rows inside chunked blocks, merged later.
+    /// Every third poll late (after all others, newest first): rows between the chunked polls
+    /// of their blocks.
     Late,
     /// Imported (chunks for every block), then the polls of the last hours again and new
     /// ones as a poller would: chunk and rows in the same block, duplicates ignored.
@@ -786,7 +787,9 @@ async fn varied_history_stored(storing: Storing) -> (History, DateTime<Utc>, Dat
                     record(&h, &t, *at, p).await;
                 }
             }
-            for (k, (at, p)) in polls.iter().enumerate() {
+            // Newest first: no later poll closes their blocks again, so they stay rows
+            // between the chunked polls of their blocks.
+            for (k, (at, p)) in polls.iter().enumerate().rev() {
                 if k % 3 == 0 {
                     record(&h, &t, *at, p).await;
                 }
@@ -861,6 +864,14 @@ async fn the_polls_path_gives_the_frames_of_the_samples_path() {
     use crate::handlers::timeseries;
     use crate::query::{Query, QueryContext};
     let mut reference: Vec<crate::frame::Frame> = Vec::new();
+    let all = polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: true,
+    };
+    let (rows, start, end) = varied_history_stored(Storing::Rows).await;
+    let as_rows = rows.polls("ds", &target(), start, end, all).await.unwrap();
     for storing in [
         Storing::InOrder,
         Storing::Late,
@@ -872,9 +883,15 @@ async fn the_polls_path_gives_the_frames_of_the_samples_path() {
         match storing {
             Storing::Rows => assert_eq!(chunks, 0),
             Storing::InOrder => assert!(rows > 0 && rows < 60 && chunks == 6, "{rows} {chunks}"),
+            Storing::Late => assert!(rows > 100 && chunks == 6, "{rows} {chunks}"),
             _ => assert!(rows > 0 && chunks > 0, "{storing:?}: {rows} {chunks}"),
         }
         assert_eq!(h.count("ds", &target()).await.unwrap(), 370, "{storing:?}");
+        if storing != Storing::ImportedThenPolled {
+            // Polls in order, codes as stored, wherever they sit (an import sorts the codes).
+            let read = h.polls("ds", &target(), start, end, all).await.unwrap();
+            assert_eq!(read, as_rows, "{storing:?}");
+        }
         let mut checked = 0;
         for json in [
             r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS"}"#,
