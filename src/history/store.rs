@@ -427,32 +427,106 @@ fn chunk_rows(
     Ok(out)
 }
 
-/// Every poll of `tid` with `lo <= at <= hi`, chunked or not, ascending.
-pub fn stored_rows(
-    conn: &Connection,
-    tid: i64,
-    lo: i64,
-    hi: i64,
-) -> Result<Vec<ChunkRow>, HistoryError> {
-    let chunked = chunk_rows(conn, tid, lo, hi)?;
-    let rows = table_rows(conn, tid, lo, hi)?;
-    if chunked.is_empty() {
-        return Ok(rows);
+/// A chunked poll as a stored row, its codes decoded straight from the chunk's columns.
+fn stored_of(p: &chunk::PollRef<'_, '_>) -> Result<StoredRow, String> {
+    let at = from_ms(p.at_ms);
+    if !p.ok {
+        let (kind, message) = p.error.unwrap_or_default();
+        return Ok(StoredRow {
+            point: Point { at, sample: None },
+            error: Some((kind.to_string(), message.to_string())),
+        });
     }
-    Ok(chunk::merge(chunked, rows).0)
+    let (edge_codes, origin_codes) = match p.raw {
+        Some(raw) => codec::decode(raw)
+            .ok_or_else(|| format!("the status codes stored for {at} cannot be read"))?,
+        None => {
+            let origin_len = p.codes.iter().filter(|c| c.0 & 1 == 1).count();
+            let mut edge = Vec::with_capacity(p.codes.len() - origin_len);
+            let mut origin = Vec::with_capacity(origin_len);
+            for &(key, hits, units) in p.codes {
+                let code = crate::estats::model::StatusCodeCount {
+                    http_status: (key >> 1) as u16,
+                    hits,
+                    percentage: codec::pct_of_units(units),
+                };
+                if key & 1 == 0 {
+                    edge.push(code);
+                } else {
+                    origin.push(code);
+                }
+            }
+            (edge, origin)
+        }
+    };
+    let [edge_hits, origin_hits, edge_errors, origin_errors] = p.counts;
+    Ok(StoredRow {
+        point: Point {
+            at,
+            sample: Some(Sample {
+                sampled_at: at,
+                edge: SideStats {
+                    hits: to_u64(edge_hits),
+                    errors: to_u64(edge_errors),
+                    failure_percentage: p.failure_pct[0],
+                    codes: edge_codes,
+                },
+                origin: SideStats {
+                    hits: to_u64(origin_hits),
+                    errors: to_u64(origin_errors),
+                    failure_percentage: p.failure_pct[1],
+                    codes: origin_codes,
+                },
+                top_ips: Vec::new(),
+            }),
+        },
+        error: None,
+    })
 }
 
-/// Rows of a target with `from_ms <= sampled_at_ms <= to_ms`, ascending.
+/// Rows of a target with `from_ms <= sampled_at_ms <= to_ms`, chunked or not, ascending.
 pub fn rows(
     conn: &Connection,
     tid: i64,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<StoredRow>, HistoryError> {
-    stored_rows(conn, tid, from_ms, to_ms)?
+    let mut chunked: Vec<StoredRow> = Vec::new();
+    each_chunk(conn, tid, from_ms, to_ms, |block, data| {
+        let c = chunk::Chunk::decode(data, chunk::Select::ALL)
+            .ok_or_else(|| corrupt(conn, chunk_damaged(block)))?;
+        let mut bad = None;
+        c.walk(from_ms, to_ms, |p| {
+            if bad.is_none() {
+                match stored_of(&p) {
+                    Ok(row) => chunked.push(row),
+                    Err(d) => bad = Some(d),
+                }
+            }
+        });
+        bad.map_or(Ok(()), |d| Err(corrupt(conn, d)))
+    })?;
+    let table = table_rows(conn, tid, from_ms, to_ms)?
         .into_iter()
         .map(|r| stored(r).map_err(|d| corrupt(conn, d)))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if chunked.is_empty() {
+        return Ok(table);
+    }
+    if table.is_empty() {
+        return Ok(chunked);
+    }
+    // The rows of an open block may sit between its chunked polls; an instant is never in both.
+    let mut out = Vec::with_capacity(chunked.len() + table.len());
+    let mut table = table.into_iter().peekable();
+    for c in chunked {
+        while let Some(t) = table.next_if(|t| t.point.at < c.point.at) {
+            out.push(t);
+        }
+        out.push(c);
+    }
+    out.extend(table);
+    Ok(out)
 }
 
 /// The newest successful sample, with the top IPs when they belong to it.
