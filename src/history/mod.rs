@@ -331,7 +331,11 @@ impl History {
         self.blocking(move |h| {
             h.with_reader(|conn| match h.id_on(conn, &uid, &key, false)? {
                 None => Ok(None),
-                Some(tid) => f(conn, tid).map(Some),
+                Some(tid) => {
+                    // One snapshot: a block's rows may move into its chunk between two SELECTs.
+                    let tx = conn.unchecked_transaction().map_err(store::sql)?;
+                    f(&tx, tid).map(Some)
+                }
             })
         })
         .await
@@ -339,13 +343,7 @@ impl History {
 
     /// The newest successful sample of a target, with its top IPs.
     pub async fn latest(&self, uid: &str, target: &Target) -> Result<Option<Sample>, HistoryError> {
-        Ok(self
-            .read(uid, target, |conn, tid| {
-                let tx = conn.unchecked_transaction().map_err(store::sql)?;
-                store::latest(&tx, tid)
-            })
-            .await?
-            .flatten())
+        Ok(self.read(uid, target, store::latest).await?.flatten())
     }
 
     /// Every poll with `from <= at <= to`, ascending; failed polls have no sample. Samples carry
