@@ -339,6 +339,7 @@ fn chunks(c: &mut Criterion) {
                 origin: false,
                 totals: false,
                 failures: false,
+                values: estats::history::chunk::Values::Units,
             };
             let chunk = Chunk::decode(&bytes, select).unwrap();
             chunk.walk(i64::MIN, i64::MAX, |p| {

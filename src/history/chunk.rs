@@ -19,9 +19,9 @@
 //! raw section: byte length, then a codec blob (length, bytes) per poll whose codes are not
 //!              in column order (never written by this plugin, kept for exactness)
 //! column count, then per (side, status) column, edge first, each side by status:
-//!     key (status << 1 | side), byte length, presence bitmap (n bits),
-//!     then per present poll hits and percentage units, each a signed delta from the column's
-//!     previous value
+//!     key (status << 1 | side), byte length, presence bitmap (n bits), byte length of the
+//!     hits, then per present poll its hits, then per present poll its percentage units, each
+//!     a signed delta from the column's previous value (a query decodes only the one it draws)
 //! ```
 //!
 //! A column per status code: a week has about 20 codes per side, present in most polls, so the
@@ -156,7 +156,8 @@ fn in_column_order(blob: &[u8]) -> Option<Vec<(u32, u64, u64)>> {
 
 struct ColumnOut {
     bitmap: Vec<u8>,
-    data: Vec<u8>,
+    hit_deltas: Vec<u8>,
+    unit_deltas: Vec<u8>,
     hits: u64,
     units: u64,
 }
@@ -243,13 +244,14 @@ pub fn encode(rows: &[Row]) -> Vec<u8> {
         for &(key, hits, units) in c.iter().flatten() {
             let col = columns.entry((key & 1, key >> 1)).or_insert(ColumnOut {
                 bitmap: vec![0; n.div_ceil(8)],
-                data: Vec::new(),
+                hit_deltas: Vec::new(),
+                unit_deltas: Vec::new(),
                 hits: 0,
                 units: 0,
             });
             col.bitmap[i / 8] |= 1 << (i % 8);
-            put_signed(&mut col.data, hits.wrapping_sub(col.hits) as i64);
-            put_signed(&mut col.data, units.wrapping_sub(col.units) as i64);
+            put_signed(&mut col.hit_deltas, hits.wrapping_sub(col.hits) as i64);
+            put_signed(&mut col.unit_deltas, units.wrapping_sub(col.units) as i64);
             col.hits = hits;
             col.units = units;
         }
@@ -257,11 +259,26 @@ pub fn encode(rows: &[Row]) -> Vec<u8> {
     put(&mut out, columns.len() as u64);
     for ((side, status), col) in columns {
         put(&mut out, u64::from(status << 1 | side));
-        put(&mut out, (col.bitmap.len() + col.data.len()) as u64);
+        let mut len = Vec::new();
+        put(&mut len, col.hit_deltas.len() as u64);
+        put(
+            &mut out,
+            (col.bitmap.len() + len.len() + col.hit_deltas.len() + col.unit_deltas.len()) as u64,
+        );
         out.extend_from_slice(&col.bitmap);
-        out.extend_from_slice(&col.data);
+        out.extend_from_slice(&len);
+        out.extend_from_slice(&col.hit_deltas);
+        out.extend_from_slice(&col.unit_deltas);
     }
     out
+}
+
+/// Which values of the codes a read decodes (the other reads as 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    Both,
+    Hits,
+    Units,
 }
 
 /// What of a chunk a read decodes.
@@ -271,6 +288,7 @@ pub struct Select {
     pub origin: bool,
     pub totals: bool,
     pub failures: bool,
+    pub values: Values,
 }
 
 impl Select {
@@ -279,6 +297,7 @@ impl Select {
         origin: true,
         totals: true,
         failures: true,
+        values: Values::Both,
     };
 }
 
@@ -410,12 +429,31 @@ impl<'a> Chunk<'a> {
                 buf: body,
                 pos: bitmap_len,
             };
-            let mut values = Vec::with_capacity(present);
-            let (mut hits, mut units) = (0u64, 0u64);
-            for _ in 0..present {
-                hits = hits.wrapping_add(c.get_signed()? as u64);
-                units = units.wrapping_add(c.get_signed()? as u64);
-                values.push((hits, units));
+            let hits_len = usize::try_from(c.get()?).ok()?;
+            let hit_bytes = c.take(hits_len)?;
+            let unit_bytes = &body[c.pos..];
+            let mut values = vec![(0u64, 0u64); present];
+            if select.values != Values::Units {
+                let mut h = Reader {
+                    buf: hit_bytes,
+                    pos: 0,
+                };
+                let mut hits = 0u64;
+                for v in values.iter_mut() {
+                    hits = hits.wrapping_add(h.get_signed()? as u64);
+                    v.0 = hits;
+                }
+            }
+            if select.values != Values::Hits {
+                let mut u = Reader {
+                    buf: unit_bytes,
+                    pos: 0,
+                };
+                let mut units = 0u64;
+                for v in values.iter_mut() {
+                    units = units.wrapping_add(u.get_signed()? as u64);
+                    v.1 = units;
+                }
             }
             columns.push(Column {
                 key,
@@ -637,6 +675,7 @@ mod tests {
             origin: false,
             totals: false,
             failures: false,
+            values: Values::Hits,
         };
         let chunk = Chunk::decode(&bytes, edge_only).unwrap();
         assert_eq!(

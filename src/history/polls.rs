@@ -275,6 +275,11 @@ pub fn read(
         origin: wanted.origin,
         totals: wanted.totals,
         failures: false,
+        values: if wanted.hits {
+            chunk::Values::Hits
+        } else {
+            chunk::Values::Units
+        },
     };
     let mut stmt = conn
         .prepare_cached(

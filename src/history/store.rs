@@ -186,6 +186,7 @@ fn chunked(conn: &Connection, tid: i64, at_ms: i64) -> Result<bool, HistoryError
         origin: false,
         totals: false,
         failures: false,
+        values: chunk::Values::Hits,
     };
     let c = chunk::Chunk::decode(&data, nothing)
         .ok_or_else(|| corrupt(conn, chunk_damaged(chunk::block_of(at_ms))))?;
@@ -601,6 +602,7 @@ pub fn status_codes(conn: &Connection, tid: i64) -> Result<Vec<u16>, HistoryErro
             origin: true,
             totals: false,
             failures: false,
+            values: chunk::Values::Hits,
         };
         let c = chunk::Chunk::decode(data, codes_only)
             .ok_or_else(|| corrupt(conn, chunk_damaged(block)))?;
@@ -831,6 +833,7 @@ pub fn failures(
         origin: false,
         totals: false,
         failures: true,
+        values: chunk::Values::Hits,
     };
     each_chunk(conn, tid, lo, hi, |block, data| {
         let c = chunk::Chunk::decode(data, failures_only)
