@@ -5,8 +5,10 @@
 //!
 //! A week of one target is 5,040 polls; building a `Sample` for each was most of a week-long
 //! query's time (reading the rows, allocating 10,000 code lists, then walking them once). Here
-//! each code blob is decoded once, straight into flat columns, and the distinct statuses of each
-//! side are collected on the way, so the series builder walks plain arrays.
+//! the columns of a chunk (see [`super::chunk`]: only the sides asked, only the value drawn) and
+//! the code blobs of the rows still open are decoded straight into flat columns, and the
+//! distinct statuses of each side are collected on the way, so the series builder walks plain
+//! arrays.
 
 use std::collections::BTreeSet;
 
