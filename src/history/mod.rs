@@ -1,11 +1,11 @@
 //! The sample history: every poll of every target, in SQLite (`historyPath`) or in memory.
 //!
 //! Rows are keyed by data source uid and target key, so one file can serve several data sources
-//! without mixing them. The polls of closed 2-hour blocks sit in columnar chunks
-//! ([`chunk`]), those of the open block in rows (see [`schema`]). Only the latest sample of a target is ever held in RAM (by the poller);
-//! ranges are read from the database on demand: [`History::range`] as samples, or
-//! [`History::polls`] as [`polls::Polls`] (the `timeseries` handler's fast path, with no sample
-//! built per poll).
+//! without mixing them. The polls of closed 2-hour blocks sit in columnar chunks ([`chunk`]),
+//! those of the open block in rows (see [`schema`]). Only the latest sample of a target is ever
+//! held in RAM (by the poller); ranges are read from the database on demand: [`History::range`]
+//! as samples, or [`History::polls`] as [`polls::Polls`] (the `timeseries` handler's fast path,
+//! with no sample built per poll).
 //!
 //! Threading: async methods run their SQL on tokio's blocking pool. Writes go through one writer
 //! connection behind a mutex; reads use a small pool of separate connections, and WAL mode lets
