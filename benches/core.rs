@@ -6,7 +6,10 @@
 //! - frames: a 10,000-row `numeric-long` frame with Grafana metadata vs a bare arrow-rs IPC
 //!   write of the same columns;
 //! - QueryData: a cached `distribution` round trip over gRPC to the real executable vs a gRPC
-//!   health check on the same connection (the protocol's floor).
+//!   health check on the same connection (the protocol's floor);
+//! - history chunks: a 2-hour block (60 polls, 20 edge and 23 origin codes) read from its
+//!   columnar chunk into the `timeseries` builder's polls, edge only, vs walking the same polls'
+//!   per-poll code blobs (schema version 1's rows, without SQLite).
 //!
 //! Run with `make bench` (or `cargo bench --bench core`).
 
@@ -287,9 +290,70 @@ fn query_data(c: &mut Criterion) {
     drop(running);
 }
 
+fn chunks(c: &mut Criterion) {
+    use estats::estats::model::StatusCodeCount;
+    use estats::history::chunk::{self, Chunk, Select};
+    use estats::history::polls::{PollsBuilder, Wanted};
+    use estats::history::store::codec;
+    let codes = |side: u64, n: u64, i: u64| -> Vec<StatusCodeCount> {
+        (0..n)
+            .map(|k| StatusCodeCount {
+                http_status: (200 + k * 17 + side) as u16,
+                hits: 1000 + (i * 7 + k * 13) % 97,
+                percentage: ((i + k) % 100) as f64 / 4.0,
+            })
+            .collect()
+    };
+    let rows: Vec<chunk::Row> = (0..60u64)
+        .map(|i| chunk::Row {
+            at_ms: i as i64 * 120_000,
+            ok: true,
+            counts: [Some(100_000), Some(5_000), Some(12), Some(3)],
+            failure_pct: [Some(0.01), Some(0.06)],
+            codes: codec::encode(&codes(0, 20, i), &codes(1, 23, i)),
+            ..chunk::Row::default()
+        })
+        .collect();
+    let bytes = chunk::encode(&rows);
+    let wanted = Wanted {
+        edge: true,
+        origin: false,
+        hits: false,
+        totals: false,
+    };
+    let mut g = c.benchmark_group("history_block_60_polls");
+    g.bench_function("baseline_per_poll_blobs", |b| {
+        b.iter(|| {
+            let mut builder = PollsBuilder::new(wanted);
+            for r in &rows {
+                builder.push_ok(r.at_ms, Some(&r.codes), [0.0; 6]);
+            }
+            std::hint::black_box(builder.finish())
+        })
+    });
+    g.bench_function("columnar_chunk_edge_only", |b| {
+        b.iter(|| {
+            let mut builder = PollsBuilder::new(wanted);
+            let select = Select {
+                edge: true,
+                origin: false,
+                totals: false,
+                failures: false,
+                values: estats::history::chunk::Values::Units,
+            };
+            let chunk = Chunk::decode(&bytes, select).unwrap();
+            chunk.walk(i64::MIN, i64::MAX, |p| {
+                builder.push_ok_codes(p.at_ms, p.codes, [0.0; 6])
+            });
+            std::hint::black_box(builder.finish())
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).sample_size(50);
-    targets = signing, parsing, frames, query_data
+    targets = signing, parsing, frames, query_data, chunks
 }
 criterion_main!(benches);

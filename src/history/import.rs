@@ -16,6 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use super::chunk;
 use super::store::{self, sql};
 use super::HistoryError;
 use crate::estats::model::{EstatsData, EstatsResponse};
@@ -97,6 +98,50 @@ fn parse_line(text: &str, line: u64) -> Result<Parsed, HistoryError> {
     }
 }
 
+/// The lines of one target's open block, waiting to be stored as its chunk.
+struct Pending {
+    block: i64,
+    rows: Vec<(chunk::Row, Option<Vec<TopIp>>)>,
+}
+
+/// Stores the pending lines of target `tid` in their block's chunk (merged with what the block
+/// held: the first stored at an instant wins, as with rows) and counts them.
+fn flush(
+    conn: &Connection,
+    tid: i64,
+    pending: Pending,
+    report: &mut ImportReport,
+    newest_top: &mut HashMap<i64, (i64, Vec<TopIp>)>,
+) -> Result<(), HistoryError> {
+    let mut rows = pending.rows;
+    // Lines out of order or twice in the file: the first line of an instant wins.
+    rows.sort_by_key(|(r, _)| r.at_ms);
+    let before = rows.len();
+    rows.dedup_by_key(|(r, _)| r.at_ms);
+    report.duplicates += (before - rows.len()) as u64;
+    let (rows, tops): (Vec<chunk::Row>, Vec<Option<Vec<TopIp>>>) = rows.into_iter().unzip();
+    let facts: Vec<(i64, bool)> = rows.iter().map(|r| (r.at_ms, r.ok)).collect();
+    let kept = store::store_block(conn, tid, pending.block, rows)?;
+    for (((at, ok), top), fresh) in facts.into_iter().zip(tops).zip(kept) {
+        if !fresh {
+            report.duplicates += 1;
+            continue;
+        }
+        report.inserted += 1;
+        if !ok {
+            report.failures += 1;
+        } else if let Some(top) = top {
+            if newest_top.get(&tid).is_none_or(|(t, _)| *t <= at) {
+                newest_top.insert(tid, (at, top));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Imports the lines in one transaction. Each target's lines are gathered per 2-hour block and
+/// written as that block's chunk when a line of another block comes (files list a target's
+/// polls in order, so each chunk is written once), instead of a row per line.
 pub fn import(
     conn: &Connection,
     uid: &str,
@@ -106,6 +151,7 @@ pub fn import(
     let mut report = ImportReport::default();
     let mut ids: HashMap<String, i64> = HashMap::new();
     let mut newest_top: HashMap<i64, (i64, Vec<TopIp>)> = HashMap::new();
+    let mut pending: HashMap<i64, Pending> = HashMap::new();
     for (index, text) in reader.lines().enumerate() {
         let line = index as u64 + 1;
         let text = text.map_err(|e| HistoryError::Import {
@@ -130,26 +176,31 @@ pub fn import(
                 id
             }
         };
-        let inserted = match parsed {
-            Parsed::Sample(_, sample) => {
-                let fresh = store::insert_sample(&tx, tid, &sample)?;
-                let at = store::ms(sample.sampled_at);
-                if fresh && newest_top.get(&tid).is_none_or(|(t, _)| *t <= at) {
-                    newest_top.insert(tid, (at, sample.top_ips));
-                }
-                fresh
+        let row = match parsed {
+            Parsed::Sample(_, mut sample) => {
+                let top = std::mem::take(&mut sample.top_ips);
+                (store::row_of_sample(&sample), Some(top))
             }
             Parsed::Failure(_, at, kind, message) => {
-                let fresh = store::insert_failure(&tx, tid, store::ms(at), &kind, &message)?;
-                report.failures += u64::from(fresh);
-                fresh
+                (store::row_of_failure(store::ms(at), &kind, &message), None)
             }
         };
-        if inserted {
-            report.inserted += 1;
-        } else {
-            report.duplicates += 1;
+        let block = chunk::block_of(row.0.at_ms);
+        match pending.get_mut(&tid) {
+            Some(p) if p.block == block => p.rows.push(row),
+            _ => {
+                let fresh = Pending {
+                    block,
+                    rows: vec![row],
+                };
+                if let Some(done) = pending.insert(tid, fresh) {
+                    flush(&tx, tid, done, &mut report, &mut newest_top)?;
+                }
+            }
         }
+    }
+    for (tid, p) in pending {
+        flush(&tx, tid, p, &mut report, &mut newest_top)?;
     }
     for (tid, (at, top)) in &newest_top {
         store::upsert_top_ips(&tx, *tid, *at, top)?;

@@ -1,10 +1,11 @@
 //! The sample history: every poll of every target, in SQLite (`historyPath`) or in memory.
 //!
 //! Rows are keyed by data source uid and target key, so one file can serve several data sources
-//! without mixing them. Only the latest sample of a target is ever held in RAM (by the poller);
-//! ranges are read from the database on demand: [`History::range`] as samples, or
-//! [`History::polls`] as [`polls::Polls`] (the `timeseries` handler's fast path, with no sample
-//! built per poll).
+//! without mixing them. The polls of closed 2-hour blocks sit in columnar chunks ([`chunk`]),
+//! those of the open block in rows (see [`schema`]). Only the latest sample of a target is ever
+//! held in RAM (by the poller); ranges are read from the database on demand: [`History::range`]
+//! as samples, or [`History::polls`] as [`polls::Polls`] (the `timeseries` handler's fast path,
+//! with no sample built per poll).
 //!
 //! Threading: async methods run their SQL on tokio's blocking pool. Writes go through one writer
 //! connection behind a mutex; reads use a small pool of separate connections, and WAL mode lets
@@ -17,6 +18,7 @@
 //! the WAL. An OS crash or power cut may lose the last few seconds; `FULL` would cost an fsync per
 //! poll to cover that too.
 
+pub mod chunk;
 pub mod import;
 pub mod polls;
 pub mod schema;
@@ -275,6 +277,7 @@ impl History {
                 .ok_or_else(|| HistoryError::Sqlite("target row not created".into()))?;
             if store::insert_sample(&tx, tid, sample)? {
                 store::upsert_top_ips(&tx, tid, store::ms(sample.sampled_at), &sample.top_ips)?;
+                store::settle(&tx, tid, store::ms(sample.sampled_at))?;
             }
             tx.commit().map_err(store::sql)
         });
@@ -299,12 +302,21 @@ impl History {
         let (uid, key) = (uid.to_string(), target.key());
         let (kind, message) = (error.kind().as_str().to_string(), error.to_string());
         self.blocking(move |h| {
-            h.with_writer(|conn| {
+            let out = h.with_writer(|conn| {
+                let tx = conn.unchecked_transaction().map_err(store::sql)?;
                 let tid = h
-                    .id_on(conn, &uid, &key, true)?
+                    .id_on(&tx, &uid, &key, true)?
                     .ok_or_else(|| HistoryError::Sqlite("target row not created".into()))?;
-                store::insert_failure(conn, tid, store::ms(at), &kind, &message).map(|_| ())
-            })
+                if store::insert_failure(&tx, tid, store::ms(at), &kind, &message)? {
+                    store::settle(&tx, tid, store::ms(at))?;
+                }
+                tx.commit().map_err(store::sql)
+            });
+            if out.is_err() {
+                // The target row may have been rolled back with the failure.
+                h.inner.ids.lock().remove(&(uid.clone(), key.clone()));
+            }
+            out
         })
         .await
     }
@@ -320,7 +332,11 @@ impl History {
         self.blocking(move |h| {
             h.with_reader(|conn| match h.id_on(conn, &uid, &key, false)? {
                 None => Ok(None),
-                Some(tid) => f(conn, tid).map(Some),
+                Some(tid) => {
+                    // One snapshot: a block's rows may move into its chunk between two SELECTs.
+                    let tx = conn.unchecked_transaction().map_err(store::sql)?;
+                    f(&tx, tid).map(Some)
+                }
             })
         })
         .await
@@ -328,13 +344,7 @@ impl History {
 
     /// The newest successful sample of a target, with its top IPs.
     pub async fn latest(&self, uid: &str, target: &Target) -> Result<Option<Sample>, HistoryError> {
-        Ok(self
-            .read(uid, target, |conn, tid| {
-                let tx = conn.unchecked_transaction().map_err(store::sql)?;
-                store::latest(&tx, tid)
-            })
-            .await?
-            .flatten())
+        Ok(self.read(uid, target, store::latest).await?.flatten())
     }
 
     /// Every poll with `from <= at <= to`, ascending; failed polls have no sample. Samples carry

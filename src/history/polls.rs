@@ -5,8 +5,10 @@
 //!
 //! A week of one target is 5,040 polls; building a `Sample` for each was most of a week-long
 //! query's time (reading the rows, allocating 10,000 code lists, then walking them once). Here
-//! each code blob is decoded once, straight into flat columns, and the distinct statuses of each
-//! side are collected on the way, so the series builder walks plain arrays.
+//! the columns of a chunk (see [`super::chunk`]: only the sides asked, only the value drawn) and
+//! the code blobs of the rows still open are decoded straight into flat columns, and the
+//! distinct statuses of each side are collected on the way, so the series builder walks plain
+//! arrays.
 
 use std::collections::BTreeSet;
 
@@ -131,34 +133,54 @@ impl PollsBuilder {
     pub fn push_ok(&mut self, at_ms: i64, codes: Option<&[u8]>, totals: [f64; 6]) -> Option<()> {
         let start = self.out.keys.len();
         if let Some(blob) = codes {
-            let sides = [self.wanted.edge, self.wanted.origin];
-            let hits_wanted = self.wanted.hits;
-            let out = &mut self.out;
-            let marked = &mut self.marked;
             codec::walk(blob, |key, hits, units| {
-                let side = (key & 1) as usize;
-                if !sides[side] {
-                    return;
-                }
-                let status = (key >> 1) as u16;
-                match marked[side].get_mut(usize::from(status)) {
-                    Some(true) => {}
-                    Some(mark) => {
-                        *mark = true;
-                        out.seen[side].insert(status);
-                    }
-                    None => {
-                        out.seen[side].insert(status);
-                    }
-                }
-                out.keys.push(key as u32);
-                out.values.push(if hits_wanted {
-                    hits as f64
-                } else {
-                    codec::pct_of_units(units)
-                });
+                self.push_code(key as u32, hits, units)
             })?;
         }
+        self.finish_ok(at_ms, start, totals);
+        Some(())
+    }
+
+    /// A successful poll whose codes come decoded, as (`status << 1 | side`, hits, percentage
+    /// units) in stored order (a chunk's columns, see [`super::chunk`]).
+    pub fn push_ok_codes(&mut self, at_ms: i64, codes: &[(u32, u64, u64)], totals: [f64; 6]) {
+        let start = self.out.keys.len();
+        for &(key, hits, units) in codes {
+            self.push_code(key, hits, units);
+        }
+        self.finish_ok(at_ms, start, totals);
+    }
+
+    #[inline]
+    fn push_code(&mut self, key: u32, hits: u64, units: u64) {
+        let side = (key & 1) as usize;
+        if !(if side == 0 {
+            self.wanted.edge
+        } else {
+            self.wanted.origin
+        }) {
+            return;
+        }
+        let status = (key >> 1) as u16;
+        match self.marked[side].get_mut(usize::from(status)) {
+            Some(true) => {}
+            Some(mark) => {
+                *mark = true;
+                self.out.seen[side].insert(status);
+            }
+            None => {
+                self.out.seen[side].insert(status);
+            }
+        }
+        self.out.keys.push(key);
+        self.out.values.push(if self.wanted.hits {
+            hits as f64
+        } else {
+            codec::pct_of_units(units)
+        });
+    }
+
+    fn finish_ok(&mut self, at_ms: i64, start: usize, totals: [f64; 6]) {
         let totals = if self.wanted.totals { totals } else { [0.0; 6] };
         self.out.polls.push(Poll {
             at_ms,
@@ -167,7 +189,6 @@ impl PollsBuilder {
             start: start as u32,
             end: self.out.keys.len() as u32,
         });
-        Some(())
     }
 
     /// A poll read as a [`Point`](super::Point) (the shared store's rows): its codes are encoded
@@ -197,7 +218,32 @@ impl PollsBuilder {
     }
 }
 
-/// The polls of target `tid` with `from_ms <= at <= to_ms`, ascending, with what `wanted` asks.
+/// A poll stored as a row (not yet in a chunk): instant, success, totals, code blob.
+struct RowPoll {
+    at_ms: i64,
+    ok: bool,
+    totals: [f64; 6],
+    codes: Option<Vec<u8>>,
+}
+
+/// The totals of a poll as [`Poll::totals`] holds them, from a chunk's (see
+/// [`super::chunk::Row`]): a missing count or percentage is 0.
+fn totals_of(counts: [Option<i64>; 4], pcts: [Option<f64>; 2]) -> [f64; 6] {
+    use super::chunk;
+    let count = |v: Option<i64>| v.unwrap_or(0).max(0) as f64;
+    [
+        count(counts[chunk::EDGE_HITS]),
+        count(counts[chunk::EDGE_ERRORS]),
+        pcts[0].unwrap_or(0.0),
+        count(counts[chunk::ORIGIN_HITS]),
+        count(counts[chunk::ORIGIN_ERRORS]),
+        pcts[1].unwrap_or(0.0),
+    ]
+}
+
+/// The polls of target `tid` with `from_ms <= at <= to_ms`, ascending, with what `wanted` asks:
+/// the chunks of the blocks the range touches (only the columns of the sides asked are
+/// decoded), and the polls of open blocks still stored as rows, in instant order.
 pub fn read(
     conn: &Connection,
     tid: i64,
@@ -205,6 +251,110 @@ pub fn read(
     to_ms: i64,
     wanted: Wanted,
 ) -> Result<Polls, HistoryError> {
+    use super::chunk::{self, Chunk, Select};
+    let rows = row_polls(conn, tid, from_ms, to_ms, wanted)?;
+    let mut rows = rows.into_iter().peekable();
+    let mut builder = PollsBuilder::new(wanted);
+    let push_row = |builder: &mut PollsBuilder, r: RowPoll| -> Result<(), HistoryError> {
+        if !r.ok {
+            builder.push_failed(r.at_ms);
+            return Ok(());
+        }
+        builder
+            .push_ok(r.at_ms, r.codes.as_deref(), r.totals)
+            .ok_or_else(|| {
+                corrupt(
+                    conn,
+                    format!(
+                        "the status codes stored for {} cannot be read",
+                        super::store::from_ms(r.at_ms)
+                    ),
+                )
+            })
+    };
+    let select = Select {
+        edge: wanted.edge,
+        origin: wanted.origin,
+        totals: wanted.totals,
+        failures: false,
+        values: if wanted.hits {
+            chunk::Values::Hits
+        } else {
+            chunk::Values::Units
+        },
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT block_ms, data FROM chunks WHERE target_id = ?1 AND block_ms BETWEEN ?2 AND ?3
+             ORDER BY block_ms",
+        )
+        .map_err(sql)?;
+    let mut chunks = stmt
+        .query(params![tid, chunk::block_of(from_ms), to_ms])
+        .map_err(sql)?;
+    while let Some(r) = chunks.next().map_err(sql)? {
+        let block: i64 = r.get(0).map_err(sql)?;
+        let bytes = match r.get_ref(1).map_err(sql)? {
+            rusqlite::types::ValueRef::Blob(b) => b,
+            _ => &[][..],
+        };
+        let damaged = || {
+            corrupt(
+                conn,
+                format!(
+                    "the chunk of the polls from {} cannot be read",
+                    super::store::from_ms(block)
+                ),
+            )
+        };
+        let chunk = Chunk::decode(bytes, select).ok_or_else(damaged)?;
+        let mut failed = None;
+        chunk.walk(from_ms, to_ms, |p| {
+            if failed.is_some() {
+                return;
+            }
+            while let Some(r) = rows.next_if(|r| r.at_ms < p.at_ms) {
+                if let Err(e) = push_row(&mut builder, r) {
+                    failed = Some(e);
+                    return;
+                }
+            }
+            if !p.ok {
+                builder.push_failed(p.at_ms);
+                return;
+            }
+            let totals = if wanted.totals {
+                totals_of(p.counts, p.failure_pct)
+            } else {
+                [0.0; 6]
+            };
+            match p.raw {
+                Some(blob) => {
+                    if builder.push_ok(p.at_ms, Some(blob), totals).is_none() {
+                        failed = Some(damaged());
+                    }
+                }
+                None => builder.push_ok_codes(p.at_ms, p.codes, totals),
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    for r in rows {
+        push_row(&mut builder, r)?;
+    }
+    Ok(builder.finish())
+}
+
+/// The polls of target `tid` in the range still stored as rows.
+fn row_polls(
+    conn: &Connection,
+    tid: i64,
+    from_ms: i64,
+    to_ms: i64,
+    wanted: Wanted,
+) -> Result<Vec<RowPoll>, HistoryError> {
     let sql_text = if wanted.totals {
         "SELECT sampled_at_ms, ok, codes, edge_hits, edge_errors, edge_failure_pct, origin_hits,
          origin_errors, origin_failure_pct FROM samples
@@ -215,12 +365,17 @@ pub fn read(
     };
     let mut stmt = conn.prepare_cached(sql_text).map_err(sql)?;
     let mut rows = stmt.query(params![tid, from_ms, to_ms]).map_err(sql)?;
-    let mut builder = PollsBuilder::new(wanted);
+    let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(sql)? {
         let at_ms: i64 = r.get(0).map_err(sql)?;
         let ok: bool = r.get(1).map_err(sql)?;
         if !ok {
-            builder.push_failed(at_ms);
+            out.push(RowPoll {
+                at_ms,
+                ok,
+                totals: [0.0; 6],
+                codes: None,
+            });
             continue;
         }
         let mut totals = [0.0; 6];
@@ -235,19 +390,16 @@ pub fn read(
             };
             totals = [count(3)?, count(4)?, pct(5)?, count(6)?, count(7)?, pct(8)?];
         }
-        let blob = match r.get_ref(2).map_err(sql)? {
-            rusqlite::types::ValueRef::Blob(b) => Some(b),
+        let codes = match r.get_ref(2).map_err(sql)? {
+            rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
             _ => None,
         };
-        if builder.push_ok(at_ms, blob, totals).is_none() {
-            return Err(corrupt(
-                conn,
-                format!(
-                    "the status codes stored for {} cannot be read",
-                    super::store::from_ms(at_ms)
-                ),
-            ));
-        }
+        out.push(RowPoll {
+            at_ms,
+            ok,
+            totals,
+            codes,
+        });
     }
-    Ok(builder.finish())
+    Ok(out)
 }

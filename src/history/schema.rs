@@ -11,6 +11,14 @@
 //!   instead of a row per code: 7 days of 2-minute samples with 40 codes are 200 k rows instead of
 //!   8 M, which keeps imports to seconds and range reads to one index range.
 //! - `top_ips(target_id, sampled_at_ms, json)`: the top IPs of the latest sample only.
+//!
+//! Version 2 adds `chunks(target_id, block_ms, polls, last_ok_ms, data)`: every poll of a target
+//! in one 2-hour block (aligned to the epoch) as one columnar BLOB (see [`super::chunk`]), so
+//! that a week-long range reads 85 blobs instead of 5,040 rows. `samples` keeps only the polls
+//! of blocks still open: a block's rows move into its chunk when a poll of a later block is
+//! stored, and an import writes chunks directly. `last_ok_ms` (the newest successful poll of the
+//! chunk) finds the latest sample without decoding. The migration from version 1 moves every row
+//! into chunks, in the transaction that sets the version.
 
 use std::path::Path;
 
@@ -21,7 +29,7 @@ use super::HistoryError;
 /// "ESTS": marks a SQLite file as an eStats history, so that a `historyPath` that points at some
 /// other database (grafana.db, say) is refused instead of written into.
 pub const APPLICATION_ID: i32 = 0x4553_5453;
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 const V1: &str = "
 CREATE TABLE targets (
@@ -52,8 +60,24 @@ CREATE TABLE top_ips (
 );
 ";
 
-/// Migrations from version `i` to `i + 1` (index 0 creates version 1).
-const MIGRATIONS: &[&str] = &[V1];
+const V2: &str = "
+CREATE TABLE chunks (
+    target_id INTEGER NOT NULL,
+    block_ms INTEGER NOT NULL,
+    polls INTEGER NOT NULL,
+    last_ok_ms INTEGER,
+    data BLOB NOT NULL,
+    PRIMARY KEY (target_id, block_ms)
+);
+";
+
+/// Migrations from version `i` to `i + 1` (index 0 creates version 1). Chunks hold kilobytes,
+/// hence a rowid table (SQLite advises against WITHOUT ROWID for rows that large).
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema of version 1, for tests that build a file as version 1 wrote it.
+#[cfg(test)]
+pub const V1_SQL: &str = V1;
 
 /// Maps an SQLite error met while opening to what it means for the user.
 pub fn open_error(path: Option<&Path>, e: rusqlite::Error) -> HistoryError {
@@ -143,13 +167,21 @@ pub fn prepare(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryErro
         .map_err(err)?;
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let to = from as i32 + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
-        ))
-        .map_err(|e| {
+        let migrate = || -> Result<(), HistoryError> {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql};"))
+                .map_err(err)?;
+            if to == 2 {
+                super::store::compact_all(conn)?;
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+            ))
+            .map_err(err)
+        };
+        if let Err(e) = migrate() {
             let _ = conn.execute_batch("ROLLBACK");
-            err(e)
-        })?;
+            return Err(e);
+        }
     }
     Ok(())
 }
@@ -187,7 +219,11 @@ fn tables_match(conn: &Connection, version: i32, path: Option<&Path>) -> Result<
         tables(&scratch).map_err(|e| open_error(None, e))?
     };
     let found = tables(conn).map_err(|e| open_error(path, e))?;
-    for (table, columns) in &expected {
+    // A table of ours with other columns first: it says more about the file than a table that
+    // a later version added and this file lacks.
+    let mut problems: Vec<_> = expected.iter().collect();
+    problems.sort_by_key(|(table, _)| !found.iter().any(|(name, _)| name == table));
+    for (table, columns) in problems {
         let problem = match found.iter().find(|(name, _)| name == table) {
             None => format!("it lacks the table {table}"),
             Some((_, have)) if have != columns => format!(
@@ -255,9 +291,10 @@ mod tests {
                 "its table samples has the columns (x)",
             ),
             (
-                &V1.replace("codes BLOB,", "")[..],
+                &format!("{V1}{V2}").replace("codes BLOB,", "")[..],
                 "its table samples has the columns",
             ),
+            (V1, "lacks the table chunks"),
             ("CREATE TABLE t (a)", "lacks the table"),
         ] {
             let (_dir, path) = marked_file(sql);

@@ -697,102 +697,262 @@ fn sigkill_writer_process() {
     }
 }
 
+/// How [`varied_history`] stores its polls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Storing {
+    /// As pollers do, in order: closed blocks in chunks, the open block in rows.
+    InOrder,
+    /// Every third poll late (after all others, newest first): rows between the chunked polls
+    /// of their blocks.
+    Late,
+    /// Imported (chunks for every block), then the polls of the last hours again and new
+    /// ones as a poller would: chunk and rows in the same block, duplicates ignored.
+    ImportedThenPolled,
+    /// All as rows, as schema version 1 kept them (no block ever closed).
+    Rows,
+}
+
+/// One poll of the varied history: a sample, a failure (`None`), or nothing (missing).
+fn varied_poll(i: u64, at: DateTime<Utc>) -> Option<Option<Sample>> {
+    // Missing polls from 200 to 230: a hole.
+    if (200..230).contains(&i) {
+        return None;
+    }
+    if i % 37 == 5 {
+        return Some(None);
+    }
+    let mut s = sample(at, i % 7);
+    if i % 3 == 0 {
+        s.edge.codes.push(StatusCodeCount {
+            http_status: 504,
+            hits: i % 5,
+            percentage: (i % 5) as f64 * 0.37,
+        });
+    }
+    if i % 11 == 0 {
+        s.edge.codes.insert(
+            0,
+            StatusCodeCount {
+                http_status: 101,
+                hits: 1,
+                percentage: 0.01,
+            },
+        );
+        s.origin.codes.push(StatusCodeCount {
+            http_status: 1234,
+            hits: 2,
+            percentage: 0.33,
+        });
+    }
+    if i % 13 == 0 {
+        s.edge.failure_percentage = None;
+    }
+    if i % 29 == 0 {
+        // Out of order: kept raw in chunks, byte for byte.
+        s.edge.codes.reverse();
+    }
+    Some(Some(s))
+}
+
+async fn record(h: &History, t: &Target, at: DateTime<Utc>, poll: &Option<Sample>) {
+    match poll {
+        Some(s) => h.record_sample("ds", t, s).await.unwrap(),
+        None => h.record_failure("ds", t, at, &failure()).await.unwrap(),
+    }
+}
+
 /// A varied history: codes appearing and vanishing, classes, a code above 999, failures,
-/// a hole of missing polls, totals missing on one side.
-async fn varied_history() -> (History, DateTime<Utc>, DateTime<Utc>) {
+/// a hole of missing polls, totals missing on one side, codes out of order; 400 polls at
+/// 2 minutes (7 blocks), stored as `storing` says.
+async fn varied_history_stored(storing: Storing) -> (History, DateTime<Utc>, DateTime<Utc>) {
     let h = History::open(None).unwrap();
     let t = target();
     let start = t0();
-    let mut at = start;
-    for i in 0..400u64 {
-        // Missing polls from 200 to 230: a hole.
-        if (200..230).contains(&i) {
-            at += ChronoDuration::minutes(2);
-            continue;
+    let polls: Vec<(DateTime<Utc>, Option<Sample>)> = (0..400u64)
+        .filter_map(|i| {
+            let at = start + ChronoDuration::minutes(2 * i as i64);
+            varied_poll(i, at).map(|p| (at, p))
+        })
+        .collect();
+    let end = start + ChronoDuration::minutes(800);
+    match storing {
+        Storing::InOrder => {
+            for (at, p) in &polls {
+                record(&h, &t, *at, p).await;
+            }
         }
-        if i % 37 == 5 {
-            h.record_failure("ds", &t, at, &failure()).await.unwrap();
-        } else {
-            let mut s = sample(at, i % 7);
-            if i % 3 == 0 {
-                s.edge.codes.push(StatusCodeCount {
-                    http_status: 504,
-                    hits: i % 5,
-                    percentage: (i % 5) as f64 * 0.37,
-                });
+        Storing::Late => {
+            for (k, (at, p)) in polls.iter().enumerate() {
+                if k % 3 != 0 {
+                    record(&h, &t, *at, p).await;
+                }
             }
-            if i % 11 == 0 {
-                s.edge.codes.insert(
-                    0,
-                    StatusCodeCount {
-                        http_status: 101,
-                        hits: 1,
-                        percentage: 0.01,
-                    },
-                );
-                s.origin.codes.push(StatusCodeCount {
-                    http_status: 1234,
-                    hits: 2,
-                    percentage: 0.33,
-                });
+            // Newest first: no later poll closes their blocks again, so they stay rows
+            // between the chunked polls of their blocks.
+            for (k, (at, p)) in polls.iter().enumerate().rev() {
+                if k % 3 == 0 {
+                    record(&h, &t, *at, p).await;
+                }
             }
-            if i % 13 == 0 {
-                s.edge.failure_percentage = None;
-            }
-            h.record_sample("ds", &t, &s).await.unwrap();
         }
-        at += ChronoDuration::minutes(2);
+        Storing::ImportedThenPolled => {
+            let split = polls.len() - 40;
+            let mut text = Vec::new();
+            for (at, p) in &polls[..split] {
+                let line = import::Line {
+                    sampled_at: at.to_rfc3339(),
+                    target: crate::target::TargetSpec::from(&t),
+                    response: p.as_ref().map(import::response_of),
+                    error: p.is_none().then(|| import::LineError {
+                        kind: failure().kind().as_str().to_string(),
+                        message: failure().to_string(),
+                    }),
+                };
+                serde_json::to_writer(&mut text, &line).unwrap();
+                text.push(b'\n');
+            }
+            h.import_jsonl("ds", text.as_slice()).unwrap();
+            for (at, p) in &polls[split - 10..] {
+                record(&h, &t, *at, p).await;
+            }
+        }
+        Storing::Rows => {
+            h.with_writer(|conn| {
+                let tid = store::target_id(conn, "ds", &t.key(), true)?.unwrap();
+                for (at, p) in &polls {
+                    match p {
+                        Some(s) => {
+                            store::upsert_top_ips(conn, tid, at.timestamp_millis(), &s.top_ips)?;
+                            store::insert_sample(conn, tid, s)?
+                        }
+                        None => store::insert_failure(
+                            conn,
+                            tid,
+                            at.timestamp_millis(),
+                            failure().kind().as_str(),
+                            &failure().to_string(),
+                        )?,
+                    };
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
     }
-    (h, start, at)
+    (h, start, end)
+}
+
+async fn varied_history() -> (History, DateTime<Utc>, DateTime<Utc>) {
+    varied_history_stored(Storing::InOrder).await
+}
+
+/// Where the polls of the target sit: (rows, chunks).
+fn placement(h: &History) -> (i64, i64) {
+    h.with_writer(|conn| {
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM samples), (SELECT count(*) FROM chunks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(store::sql)
+    })
+    .unwrap()
 }
 
 #[tokio::test]
 async fn the_polls_path_gives_the_frames_of_the_samples_path() {
     use crate::handlers::timeseries;
     use crate::query::{Query, QueryContext};
-    let (h, start, end) = varied_history().await;
-    let mut checked = 0;
-    for json in [
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS"}"#,
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "side": "edge", "metric": "hits"}"#,
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "class"}"#,
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "class", "side": "origin", "statusFilter": "5xx,404,3xx"}"#,
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "failurePercentage"}"#,
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "hits"}"#,
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "errors", "side": "origin"}"#,
-        r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "statusFilter": "503,1xx"}"#,
-        r#"{"cpCode": 1, "delivery": "STANDARD_TLS"}"#,
+    let mut reference: Vec<crate::frame::Frame> = Vec::new();
+    let all = polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: true,
+    };
+    let (rows, start, end) = varied_history_stored(Storing::Rows).await;
+    let as_rows = rows.polls("ds", &target(), start, end, all).await.unwrap();
+    for storing in [
+        Storing::InOrder,
+        Storing::Late,
+        Storing::ImportedThenPolled,
+        Storing::Rows,
     ] {
-        for (from, to) in [
-            (start, end),
-            (
-                start + ChronoDuration::minutes(61),
-                end - ChronoDuration::minutes(300),
-            ),
-            (end, end + ChronoDuration::hours(1)),
+        let (h, start, end) = varied_history_stored(storing).await;
+        let (rows, chunks) = placement(&h);
+        match storing {
+            Storing::Rows => assert_eq!(chunks, 0),
+            Storing::InOrder => assert!(rows > 0 && rows < 60 && chunks == 6, "{rows} {chunks}"),
+            Storing::Late => assert!(rows > 100 && chunks == 6, "{rows} {chunks}"),
+            _ => assert!(rows > 0 && chunks > 0, "{storing:?}: {rows} {chunks}"),
+        }
+        assert_eq!(h.count("ds", &target()).await.unwrap(), 370, "{storing:?}");
+        if storing != Storing::ImportedThenPolled {
+            // Polls in order, codes as stored, wherever they sit (an import sorts the codes).
+            let read = h.polls("ds", &target(), start, end, all).await.unwrap();
+            assert_eq!(read, as_rows, "{storing:?}");
+        }
+        let mut checked = 0;
+        for json in [
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS"}"#,
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "side": "edge", "metric": "hits"}"#,
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "class"}"#,
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "class", "side": "origin", "statusFilter": "5xx,404,3xx"}"#,
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "failurePercentage"}"#,
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "hits"}"#,
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "groupBy": "total", "metric": "errors", "side": "origin"}"#,
+            r#"{"cpCode": 1209788, "delivery": "STANDARD_TLS", "statusFilter": "503,1xx"}"#,
+            r#"{"cpCode": 1, "delivery": "STANDARD_TLS"}"#,
         ] {
-            for max_data_points in [0, 7, 100, 1000] {
-                for interval_ms in [1_000, 600_000] {
-                    let ctx = QueryContext {
-                        from_ms: from.timestamp_millis(),
-                        to_ms: to.timestamp_millis(),
-                        interval_ms,
-                        max_data_points,
-                    };
-                    let q = Query::parse("A", json.as_bytes(), "timeseries", ctx, None).unwrap();
-                    let points = h.range("ds", &q.target, q.from, q.to).await.unwrap();
-                    let slow = timeseries::frame(&q, &points);
-                    let fast = timeseries::frame_from_history(&q, &h, "ds").await.unwrap();
-                    assert_eq!(
-                        fast, slow,
-                        "{json} {from} {to} {max_data_points} {interval_ms}"
-                    );
-                    checked += 1;
+            for (from, to) in [
+                (start, end),
+                (
+                    start + ChronoDuration::minutes(61),
+                    end - ChronoDuration::minutes(300),
+                ),
+                (end, end + ChronoDuration::hours(1)),
+            ] {
+                for max_data_points in [0, 7, 100, 1000] {
+                    for interval_ms in [1_000, 600_000] {
+                        let ctx = QueryContext {
+                            from_ms: from.timestamp_millis(),
+                            to_ms: to.timestamp_millis(),
+                            interval_ms,
+                            max_data_points,
+                        };
+                        let q =
+                            Query::parse("A", json.as_bytes(), "timeseries", ctx, None).unwrap();
+                        let points = h.range("ds", &q.target, q.from, q.to).await.unwrap();
+                        let slow = timeseries::frame(&q, &points);
+                        let fast = timeseries::frame_from_history(&q, &h, "ds").await.unwrap();
+                        let what = format!(
+                            "{storing:?} {json} {from} {to} {max_data_points} {interval_ms}"
+                        );
+                        assert_eq!(fast, slow, "{what}");
+                        // However the polls are stored, the frames are the same.
+                        if storing == Storing::InOrder {
+                            reference.push(fast);
+                        } else {
+                            assert_eq!(fast, reference[checked], "{what}");
+                        }
+                        checked += 1;
+                    }
                 }
             }
         }
+        assert_eq!(checked, 9 * 3 * 4 * 2);
+        let far = end + ChronoDuration::days(1);
+        let failures = h.failures("ds", &target(), start, far).await.unwrap();
+        assert_eq!(failures.len(), 10, "{storing:?}");
+        assert!(failures.windows(2).all(|w| w[0].at < w[1].at));
+        assert_eq!(failures[0].kind, failure().kind().as_str());
+        assert_eq!(
+            h.status_codes("ds", &target()).await.unwrap(),
+            [101, 200, 404, 503, 504, 1234]
+        );
+        let latest = h.latest("ds", &target()).await.unwrap().unwrap();
+        assert_eq!(latest.sampled_at, start + ChronoDuration::minutes(798));
     }
-    assert_eq!(checked, 9 * 3 * 4 * 2);
 }
 
 #[tokio::test]
@@ -823,4 +983,189 @@ async fn polls_with_an_unreadable_code_blob_are_reported_corrupt() {
 
 fn target_two() -> Target {
     Target::cp_code(42, None)
+}
+
+/// Writes the varied history into a new file as schema version 1 did: its DDL, one row per
+/// poll with the v1 INSERTs, and the top IPs of the latest sample.
+fn version_1_file(path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "{}; PRAGMA application_id = {}; PRAGMA user_version = 1; PRAGMA journal_mode = WAL;",
+        schema::V1_SQL,
+        schema::APPLICATION_ID
+    ))
+    .unwrap();
+    conn.execute(
+        "INSERT INTO targets (uid, target_key) VALUES ('ds', ?1)",
+        [target().key()],
+    )
+    .unwrap();
+    let tid = conn.last_insert_rowid();
+    for i in 0..400u64 {
+        let at = t0() + ChronoDuration::minutes(2 * i as i64);
+        match varied_poll(i, at) {
+            None => {}
+            Some(None) => {
+                conn.execute(
+                    "INSERT OR IGNORE INTO samples (target_id, sampled_at_ms, ok, error_kind, error_message)
+                     VALUES (?1, ?2, 0, ?3, ?4)",
+                    rusqlite::params![
+                        tid,
+                        at.timestamp_millis(),
+                        failure().kind().as_str(),
+                        failure().to_string()
+                    ],
+                )
+                .unwrap();
+            }
+            Some(Some(s)) => {
+                let n = |v: Option<u64>| v.map(|v| v as i64);
+                conn.execute(
+                    "INSERT OR IGNORE INTO samples (target_id, sampled_at_ms, ok, edge_hits, edge_errors,
+                     edge_failure_pct, origin_hits, origin_errors, origin_failure_pct, codes)
+                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    rusqlite::params![
+                        tid,
+                        at.timestamp_millis(),
+                        n(s.edge.hits),
+                        n(s.edge.errors),
+                        s.edge.failure_percentage,
+                        n(s.origin.hits),
+                        n(s.origin.errors),
+                        s.origin.failure_percentage,
+                        store::codec::encode(&s.edge.codes, &s.origin.codes)
+                    ],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT OR REPLACE INTO top_ips (target_id, sampled_at_ms, json) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![
+                        tid,
+                        at.timestamp_millis(),
+                        serde_json::to_string(&s.top_ips).unwrap()
+                    ],
+                )
+                .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_file_migrates_in_place_and_reads_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    version_1_file(&path);
+    // The same polls as version 1 rows, read the version 1 way (no chunk anywhere).
+    let (rows, _, _) = varied_history_stored(Storing::Rows).await;
+    let t = target();
+    let far = t0() + ChronoDuration::days(2);
+    let mut before = Vec::new();
+    rows.export_jsonl("ds", &mut before).unwrap();
+
+    let h = History::open(Some(&path)).unwrap();
+    let version: i32 = h
+        .with_writer(|c| {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(store::sql)
+        })
+        .unwrap();
+    assert_eq!(version, schema::VERSION);
+    assert_eq!(placement(&h), (0, 7), "every row moved into 7 chunks");
+    assert_eq!(h.count("ds", &t).await.unwrap(), 370);
+    assert_eq!(
+        h.range("ds", &t, t0(), far).await.unwrap(),
+        rows.range("ds", &t, t0(), far).await.unwrap()
+    );
+    assert_eq!(
+        h.failures("ds", &t, t0(), far).await.unwrap(),
+        rows.failures("ds", &t, t0(), far).await.unwrap()
+    );
+    let all = polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: true,
+    };
+    assert_eq!(
+        h.polls("ds", &t, t0(), far, all).await.unwrap(),
+        rows.polls("ds", &t, t0(), far, all).await.unwrap()
+    );
+    assert_eq!(
+        h.status_codes("ds", &t).await.unwrap(),
+        rows.status_codes("ds", &t).await.unwrap()
+    );
+    let latest = h.latest("ds", &t).await.unwrap().unwrap();
+    assert_eq!(latest.sampled_at, t0() + ChronoDuration::minutes(798));
+    assert_eq!(
+        latest.top_ips.len(),
+        1,
+        "the top IPs stay with the latest sample"
+    );
+    let mut after = Vec::new();
+    h.export_jsonl("ds", &mut after).unwrap();
+    assert_eq!(
+        String::from_utf8(after).unwrap(),
+        String::from_utf8(before).unwrap()
+    );
+    // Reopening a migrated file changes nothing; new polls go on as rows.
+    drop(h);
+    let h = History::open(Some(&path)).unwrap();
+    h.record_sample("ds", &t, &sample(far, 1)).await.unwrap();
+    assert_eq!(placement(&h), (1, 7));
+    assert_eq!(h.count("ds", &t).await.unwrap(), 371);
+}
+
+#[tokio::test]
+async fn prune_cuts_chunks_and_rows_alike() {
+    let (h, start, _) = varied_history_stored(Storing::ImportedThenPolled).await;
+    let t = target();
+    let far = start + ChronoDuration::days(1);
+    let all = h.range("ds", &t, start, far).await.unwrap();
+    // Inside the third block: two blocks go whole, the third loses its first polls.
+    let cut = start + ChronoDuration::minutes(2 * 60 + 2 * 60 + 30);
+    let gone = all.iter().filter(|p| p.at < cut).count() as u64;
+    assert_eq!(h.prune("ds", cut).await.unwrap(), gone);
+    let left = h.range("ds", &t, start, far).await.unwrap();
+    assert_eq!(
+        left,
+        all.into_iter().filter(|p| p.at >= cut).collect::<Vec<_>>()
+    );
+    assert_eq!(h.count("ds", &t).await.unwrap(), left.len() as u64);
+    // Past everything: nothing left, chunks included.
+    h.prune("ds", far).await.unwrap();
+    assert_eq!(h.count("ds", &t).await.unwrap(), 0);
+    assert_eq!(placement(&h), (0, 0));
+}
+
+#[tokio::test]
+async fn a_damaged_chunk_is_reported_corrupt() {
+    let (h, start, end) = varied_history().await;
+    h.with_writer(|conn| {
+        conn.execute(
+            "UPDATE chunks SET data = x'0105' WHERE block_ms = (SELECT min(block_ms) FROM chunks)",
+            [],
+        )
+        .map_err(store::sql)
+    })
+    .unwrap();
+    let t = target();
+    let wanted = polls::Wanted {
+        edge: true,
+        origin: false,
+        hits: true,
+        totals: false,
+    };
+    let err = h.polls("ds", &t, start, end, wanted).await.unwrap_err();
+    assert!(matches!(err, HistoryError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    let err = h.range("ds", &t, start, end).await.unwrap_err();
+    assert!(matches!(err, HistoryError::Corrupt { .. }), "{err:?}");
+    // The blocks after it still read.
+    let later = start + ChronoDuration::hours(2);
+    assert!(!h
+        .polls("ds", &t, later, end, wanted)
+        .await
+        .unwrap()
+        .is_empty());
 }
