@@ -82,8 +82,9 @@ async fn every_wrong_json_type_names_its_field_and_the_others_still_answer() {
             .into_iter()
             .enumerate()
         {
-            // Numbers are CP codes and status codes; a list is a status filter; true is live.
-            let fine = matches!((field, n), ("cpCode" | "statusFilter", 0))
+            // Numbers are CP codes, status codes and thresholds; a list is a status filter; true
+            // is live.
+            let fine = matches!((field, n), ("cpCode" | "statusFilter" | "threshold", 0))
                 || (field, n) == ("statusFilter", 1)
                 || (field, n) == ("live", 3);
             if fine {
