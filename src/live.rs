@@ -19,7 +19,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::frame::{Frame, Notice, Severity};
-use crate::query::{GroupBy, Metric, Query, QueryType, SideSelection, StatusFilter, StatusMatch};
+use crate::query::{GroupBy, Metric, Query, QueryType, SideSelection, StatusFilter};
 use crate::target::{quote, Target};
 
 /// Grafana's limit on a whole channel name (`ds/<uid>/<path>`).
@@ -109,15 +109,7 @@ fn filter_segment(filter: &StatusFilter) -> String {
     if filter.is_empty() {
         return "-".into();
     }
-    filter
-        .items()
-        .iter()
-        .map(|m| match m {
-            StatusMatch::Code(c) => c.to_string(),
-            StatusMatch::Class(c) => format!("{c}xx"),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
+    filter.joined(".")
 }
 
 impl LivePath {

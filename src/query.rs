@@ -289,6 +289,18 @@ impl StatusFilter {
         &self.0
     }
 
+    /// The filter as users write it, its items joined by `separator`: `5xx,404`.
+    pub fn joined(&self, separator: &str) -> String {
+        self.0
+            .iter()
+            .map(|m| match m {
+                StatusMatch::Code(c) => c.to_string(),
+                StatusMatch::Class(c) => format!("{c}xx"),
+            })
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
     pub fn matches(&self, code: u16) -> bool {
         self.0.is_empty()
             || self.0.iter().any(|m| match m {

@@ -27,7 +27,7 @@ use super::QueryFailure;
 use crate::frame::{Field, Frame, FrameType, Notice, Severity, Values};
 use crate::history::{Point, StoredFailure};
 use crate::poller::Monitor;
-use crate::query::{Query, StatusFilter, StatusMatch};
+use crate::query::{Query, StatusFilter};
 use crate::sample::{Sample, Side};
 use crate::target::Target;
 
@@ -443,15 +443,7 @@ fn crossings(
 
 /// The filter as users write it: `5xx,404`.
 fn filter_label(filter: &StatusFilter) -> String {
-    filter
-        .items()
-        .iter()
-        .map(|m| match m {
-            StatusMatch::Code(c) => c.to_string(),
-            StatusMatch::Class(c) => format!("{c}xx"),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    filter.joined(",")
 }
 
 /// A percent with at most two decimals and no trailing zeros: `2`, `7.5`, `0.25`.

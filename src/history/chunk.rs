@@ -32,6 +32,7 @@
 use std::collections::BTreeMap;
 
 use super::store::codec;
+use codec::put;
 
 /// The width of a chunk's time block: 2 hours (60 polls at the usual 2-minute interval). Small
 /// enough that the polls of the open block, kept as rows until it closes, cost little to read;
@@ -72,18 +73,6 @@ const RAW: u8 = 2;
 const COUNT_BIT: u8 = 4;
 const PCT_BIT: u8 = 64;
 
-fn put(buf: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            buf.push(byte);
-            return;
-        }
-        buf.push(byte | 0x80);
-    }
-}
-
 fn put_signed(buf: &mut Vec<u8>, v: i64) {
     put(buf, ((v << 1) ^ (v >> 63)) as u64);
 }
@@ -102,16 +91,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     #[inline]
     fn get(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        codec::get(self.buf, &mut self.pos)
     }
 
     #[inline]

@@ -39,7 +39,8 @@ pub mod codec {
 
     const VERSION: u8 = 1;
 
-    fn put(buf: &mut Vec<u8>, mut v: u64) {
+    /// Appends `v` as an LEB128 varint (also the chunks' integer encoding).
+    pub(in crate::history) fn put(buf: &mut Vec<u8>, mut v: u64) {
         loop {
             let byte = (v & 0x7f) as u8;
             v >>= 7;
@@ -51,7 +52,9 @@ pub mod codec {
         }
     }
 
-    fn get(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    /// Reads the LEB128 varint at `*pos` and moves past it; `None` past the end.
+    #[inline]
+    pub(in crate::history) fn get(buf: &[u8], pos: &mut usize) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = *buf.get(*pos)?;
