@@ -622,9 +622,7 @@ pub(crate) async fn breakdown_of(
                     target,
                     query.from,
                     query.to,
-                    estats::handlers::timeseries::series::wanted(
-                        &estats::handlers::timeseries::series::SeriesSpec::of(&query),
-                    ),
+                    estats::handlers::timeseries::wanted(&query),
                 )
                 .await
                 .ctx(|| "reading the history".into())?;
