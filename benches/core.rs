@@ -320,6 +320,7 @@ fn chunks(c: &mut Criterion) {
         origin: false,
         hits: false,
         totals: false,
+        bucketing: None,
     };
     let mut g = c.benchmark_group("history_block_60_polls");
     g.bench_function("baseline_per_poll_blobs", |b| {

@@ -134,6 +134,7 @@ async fn read_p50s(
         origin: true,
         hits: false,
         totals: false,
+        bucketing: None,
     };
     let (mut t_lite, mut t_pg) = (Vec::new(), Vec::new());
     let (mut n_lite, mut n_pg) = (0, 0);

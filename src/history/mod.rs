@@ -2,7 +2,8 @@
 //!
 //! Rows are keyed by data source uid and target key, so one file can serve several data sources
 //! without mixing them. The polls of closed 2-hour blocks sit in columnar chunks ([`chunk`]),
-//! those of the open block in rows (see [`schema`]). Only the latest sample of a target is ever
+//! those of the open block in rows (see [`schema`]); each chunk has a [`rollup`] of 10-minute
+//! code sums that answers downsampled series. Only the latest sample of a target is ever
 //! held in RAM (by the poller); ranges are read from the database on demand: [`History::range`]
 //! as samples, or [`History::polls`] as [`polls::Polls`] (the `timeseries` handler's fast path,
 //! with no sample built per poll).
@@ -21,6 +22,7 @@
 pub mod chunk;
 pub mod import;
 pub mod polls;
+pub mod rollup;
 pub mod schema;
 pub mod store;
 

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::{params, Connection};
 
+use super::rollup::{Rollup, ROLLUP_MS};
 use super::store::{codec, sql};
 use super::HistoryError;
 
@@ -40,24 +41,54 @@ pub struct Poll {
     end: u32,
 }
 
-/// What a read keeps of each poll: the sides asked, the value drawn, the totals.
+/// What a read keeps of each poll: the sides asked, the value drawn, the totals, and how the
+/// series will be bucketed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wanted {
     pub edge: bool,
     pub origin: bool,
-    /// Hits per code; else the percentage.
+    /// Hits per code; else the percentage (in units of 1/10 000 %).
     pub hits: bool,
     /// Side totals (only `groupBy: total` draws them).
     pub totals: bool,
+    /// The buckets the series will average into if the range holds more polls than
+    /// `max_points`; `None` when they are never downsampled.
+    pub bucketing: Option<Bucketing>,
+}
+
+/// How a `timeseries` query downsamples: into buckets of `width_ms` aligned to the epoch, when
+/// its range holds more than `max_points` polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucketing {
+    pub width_ms: i64,
+    pub max_points: u32,
+}
+
+impl Wanted {
+    /// Whether rollups can answer this read: code sums (not totals) into buckets made of whole
+    /// rollup buckets.
+    fn summable(&self) -> Option<Bucketing> {
+        self.bucketing
+            .filter(|b| !self.totals && b.width_ms > 0 && b.width_ms % ROLLUP_MS == 0)
+    }
 }
 
 /// Polls, ascending by instant, one per instant.
+///
+/// When read for a downsampled series ([`Wanted::bucketing`]), the codes of the polls of whole
+/// closed blocks come summed per rollup bucket ([`Polls::for_each_sum`]) instead of per poll:
+/// those polls are listed (instant, success) without codes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Polls {
     pub polls: Vec<Poll>,
-    /// Per code of the sides read: `status << 1 | side` (1 = origin), and its value.
+    /// Per code of the sides read: `status << 1 | side` (1 = origin), and its value (hits, or
+    /// percentage units).
     keys: Vec<u32>,
-    values: Vec<f64>,
+    values: Vec<u64>,
+    /// Per rollup bucket: its start and the end of its sums in `sum_keys`/`sum_values`.
+    sums: Vec<(i64, u32)>,
+    sum_keys: Vec<u32>,
+    sum_values: Vec<u128>,
     /// The statuses seen on the edge and the origin.
     seen: [BTreeSet<u16>; 2],
 }
@@ -77,13 +108,45 @@ impl Polls {
     }
 
     /// Calls `f(origin, status, value)` for each code of `poll` on the sides read, edge codes
-    /// first, each side in stored order (ascending status).
+    /// first, each side in stored order (ascending status). The value is the hits, or the
+    /// percentage in units of 1/10 000 %, as [`Wanted::hits`] asked.
     #[inline]
-    pub fn for_each_code(&self, poll: &Poll, mut f: impl FnMut(bool, u16, f64)) {
+    pub fn for_each_code(&self, poll: &Poll, mut f: impl FnMut(bool, u16, u64)) {
         let range = poll.start as usize..poll.end as usize;
         for (key, value) in self.keys[range.clone()].iter().zip(&self.values[range]) {
             f(key & 1 == 1, (key >> 1) as u16, *value);
         }
+    }
+
+    /// Whether some polls' codes come summed per rollup bucket.
+    pub fn has_sums(&self) -> bool {
+        !self.sums.is_empty()
+    }
+
+    /// Calls `f(bucket start, origin, status, sum of values)` for each code of each rollup
+    /// bucket, buckets ascending.
+    pub fn for_each_sum(&self, mut f: impl FnMut(i64, bool, u16, u128)) {
+        let mut start = 0;
+        for &(at_ms, end) in &self.sums {
+            let range = start..end as usize;
+            for (key, sum) in self.sum_keys[range.clone()]
+                .iter()
+                .zip(&self.sum_values[range])
+            {
+                f(at_ms, key & 1 == 1, (key >> 1) as u16, *sum);
+            }
+            start = end as usize;
+        }
+    }
+
+    /// The number of distinct instants (what a series counts against `maxDataPoints`).
+    fn distinct(&self) -> usize {
+        self.polls.len()
+            - self
+                .polls
+                .windows(2)
+                .filter(|w| w[0].at_ms == w[1].at_ms)
+                .count()
     }
 }
 
@@ -151,15 +214,41 @@ impl PollsBuilder {
         self.finish_ok(at_ms, start, totals);
     }
 
+    /// A poll whose codes are in a rollup bucket pushed with [`Self::push_sums`].
+    pub fn push_summed(&mut self, at_ms: i64, ok: bool) {
+        let at = self.out.keys.len() as u32;
+        self.out.polls.push(Poll {
+            at_ms,
+            ok,
+            totals: [0.0; 6],
+            start: at,
+            end: at,
+        });
+    }
+
+    /// The sums of a rollup bucket starting at `at_ms`, as (`status << 1 | side`, hits, units).
+    pub fn push_sums(&mut self, at_ms: i64, codes: &[(u32, u128, u128)]) {
+        for &(key, hits, units) in codes {
+            if self.mark(key) {
+                self.out.sum_keys.push(key);
+                self.out
+                    .sum_values
+                    .push(if self.wanted.hits { hits } else { units });
+            }
+        }
+        self.out.sums.push((at_ms, self.out.sum_keys.len() as u32));
+    }
+
+    /// Whether `key`'s side is read; if so, its status is marked seen.
     #[inline]
-    fn push_code(&mut self, key: u32, hits: u64, units: u64) {
+    fn mark(&mut self, key: u32) -> bool {
         let side = (key & 1) as usize;
         if !(if side == 0 {
             self.wanted.edge
         } else {
             self.wanted.origin
         }) {
-            return;
+            return false;
         }
         let status = (key >> 1) as u16;
         match self.marked[side].get_mut(usize::from(status)) {
@@ -172,12 +261,17 @@ impl PollsBuilder {
                 self.out.seen[side].insert(status);
             }
         }
-        self.out.keys.push(key);
-        self.out.values.push(if self.wanted.hits {
-            hits as f64
-        } else {
-            codec::pct_of_units(units)
-        });
+        true
+    }
+
+    #[inline]
+    fn push_code(&mut self, key: u32, hits: u64, units: u64) {
+        if self.mark(key) {
+            self.out.keys.push(key);
+            self.out
+                .values
+                .push(if self.wanted.hits { hits } else { units });
+        }
     }
 
     fn finish_ok(&mut self, at_ms: i64, start: usize, totals: [f64; 6]) {
@@ -244,6 +338,12 @@ fn totals_of(counts: [Option<i64>; 4], pcts: [Option<f64>; 2]) -> [f64; 6] {
 /// The polls of target `tid` with `from_ms <= at <= to_ms`, ascending, with what `wanted` asks:
 /// the chunks of the blocks the range touches (only the columns of the sides asked are
 /// decoded), and the polls of open blocks still stored as rows, in instant order.
+///
+/// For a series that will be downsampled into whole rollup buckets ([`Wanted::bucketing`]),
+/// the blocks that lie wholly in the range and hold no rows are read from their rollups
+/// instead: instants and success per poll, code sums per bucket. If the range then holds no
+/// more polls than the series' points, it will be drawn poll by poll, so it is read again from
+/// the chunks (unless no poll of a rollup had codes, which reads the same either way).
 pub fn read(
     conn: &Connection,
     tid: i64,
@@ -251,27 +351,31 @@ pub fn read(
     to_ms: i64,
     wanted: Wanted,
 ) -> Result<Polls, HistoryError> {
-    use super::chunk::{self, Chunk, Select};
+    if let Some(bucketing) = wanted.summable() {
+        let polls = read_blocks(conn, tid, from_ms, to_ms, wanted, true)?;
+        if !polls.has_sums() || polls.distinct() > bucketing.max_points as usize {
+            return Ok(polls);
+        }
+    }
+    read_blocks(conn, tid, from_ms, to_ms, wanted, false)
+}
+
+type Rows = std::iter::Peekable<std::vec::IntoIter<RowPoll>>;
+
+fn read_blocks(
+    conn: &Connection,
+    tid: i64,
+    from_ms: i64,
+    to_ms: i64,
+    wanted: Wanted,
+    use_rollups: bool,
+) -> Result<Polls, HistoryError> {
+    use super::chunk::{self, Select, BLOCK_MS};
     let rows = row_polls(conn, tid, from_ms, to_ms, wanted)?;
+    let mut blocks_with_rows: Vec<i64> = rows.iter().map(|r| chunk::block_of(r.at_ms)).collect();
+    blocks_with_rows.dedup();
     let mut rows = rows.into_iter().peekable();
     let mut builder = PollsBuilder::new(wanted);
-    let push_row = |builder: &mut PollsBuilder, r: RowPoll| -> Result<(), HistoryError> {
-        if !r.ok {
-            builder.push_failed(r.at_ms);
-            return Ok(());
-        }
-        builder
-            .push_ok(r.at_ms, r.codes.as_deref(), r.totals)
-            .ok_or_else(|| {
-                corrupt(
-                    conn,
-                    format!(
-                        "the status codes stored for {} cannot be read",
-                        super::store::from_ms(r.at_ms)
-                    ),
-                )
-            })
-    };
     let select = Select {
         edge: wanted.edge,
         origin: wanted.origin,
@@ -283,68 +387,161 @@ pub fn read(
             chunk::Values::Units
         },
     };
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT block_ms, data FROM chunks WHERE target_id = ?1 AND block_ms BETWEEN ?2 AND ?3
-             ORDER BY block_ms",
-        )
-        .map_err(sql)?;
-    let mut chunks = stmt
-        .query(params![tid, chunk::block_of(from_ms), to_ms])
-        .map_err(sql)?;
-    while let Some(r) = chunks.next().map_err(sql)? {
-        let block: i64 = r.get(0).map_err(sql)?;
-        let bytes = match r.get_ref(1).map_err(sql)? {
-            rusqlite::types::ValueRef::Blob(b) => b,
-            _ => &[][..],
-        };
-        let damaged = || {
-            corrupt(
-                conn,
-                format!(
-                    "the chunk of the polls from {} cannot be read",
-                    super::store::from_ms(block)
-                ),
+    let range = params![tid, chunk::block_of(from_ms), to_ms];
+    if !use_rollups {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT block_ms, data FROM chunks
+                 WHERE target_id = ?1 AND block_ms BETWEEN ?2 AND ?3 ORDER BY block_ms",
             )
-        };
-        let chunk = Chunk::decode(bytes, select).ok_or_else(damaged)?;
-        let mut failed = None;
-        chunk.walk(from_ms, to_ms, |p| {
-            if failed.is_some() {
-                return;
-            }
-            while let Some(r) = rows.next_if(|r| r.at_ms < p.at_ms) {
-                if let Err(e) = push_row(&mut builder, r) {
-                    failed = Some(e);
-                    return;
+            .map_err(sql)?;
+        let mut chunks = stmt.query(range).map_err(sql)?;
+        while let Some(r) = chunks.next().map_err(sql)? {
+            let block: i64 = r.get(0).map_err(sql)?;
+            let bytes = blob(r.get_ref(1).map_err(sql)?);
+            let at = Span { from_ms, to_ms };
+            push_chunk(conn, &mut builder, &mut rows, block, bytes, select, at)?;
+        }
+    } else {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT c.block_ms, r.data FROM chunks c LEFT JOIN rollups r
+                 ON r.target_id = c.target_id AND r.block_ms = c.block_ms
+                 WHERE c.target_id = ?1 AND c.block_ms BETWEEN ?2 AND ?3 ORDER BY c.block_ms",
+            )
+            .map_err(sql)?;
+        let mut blocks = stmt.query(range).map_err(sql)?;
+        while let Some(r) = blocks.next().map_err(sql)? {
+            let block: i64 = r.get(0).map_err(sql)?;
+            let whole = block >= from_ms
+                && block.saturating_add(BLOCK_MS - 1) <= to_ms
+                && blocks_with_rows.binary_search(&block).is_err();
+            // The chunk is the truth and the rollup derived from it: a block without a usable
+            // rollup (partly in range, with late rows, or a rollup missing or damaged) is read
+            // from its chunk, which reports damage of its own.
+            let rollup = match r.get_ref(1).map_err(sql)? {
+                rusqlite::types::ValueRef::Blob(b) if whole => {
+                    Rollup::decode(b, block, wanted.edge, wanted.origin)
                 }
-            }
-            if !p.ok {
-                builder.push_failed(p.at_ms);
-                return;
-            }
-            let totals = if wanted.totals {
-                totals_of(p.counts, p.failure_pct)
-            } else {
-                [0.0; 6]
+                _ => None,
             };
-            match p.raw {
-                Some(blob) => {
-                    if builder.push_ok(p.at_ms, Some(blob), totals).is_none() {
-                        failed = Some(damaged());
-                    }
+            let Some(rollup) = rollup else {
+                let mut one = conn
+                    .prepare_cached(
+                        "SELECT data FROM chunks WHERE target_id = ?1 AND block_ms = ?2",
+                    )
+                    .map_err(sql)?;
+                let mut found = one.query(params![tid, block]).map_err(sql)?;
+                if let Some(c) = found.next().map_err(sql)? {
+                    let bytes = blob(c.get_ref(0).map_err(sql)?);
+                    let at = Span { from_ms, to_ms };
+                    push_chunk(conn, &mut builder, &mut rows, block, bytes, select, at)?;
                 }
-                None => builder.push_ok_codes(p.at_ms, p.codes, totals),
+                continue;
+            };
+            while let Some(r) = rows.next_if(|r| r.at_ms < block) {
+                push_row(conn, &mut builder, r)?;
             }
-        });
-        if let Some(e) = failed {
-            return Err(e);
+            for (i, &at) in rollup.at_ms.iter().enumerate() {
+                builder.push_summed(at, rollup.ok(i));
+            }
+            for (at, sums) in rollup.buckets() {
+                builder.push_sums(at, sums);
+            }
         }
     }
     for r in rows {
-        push_row(&mut builder, r)?;
+        push_row(conn, &mut builder, r)?;
     }
     Ok(builder.finish())
+}
+
+fn blob(v: rusqlite::types::ValueRef<'_>) -> &[u8] {
+    match v {
+        rusqlite::types::ValueRef::Blob(b) => b,
+        _ => &[],
+    }
+}
+
+/// The instants a read keeps.
+#[derive(Clone, Copy)]
+struct Span {
+    from_ms: i64,
+    to_ms: i64,
+}
+
+fn push_row(conn: &Connection, builder: &mut PollsBuilder, r: RowPoll) -> Result<(), HistoryError> {
+    if !r.ok {
+        builder.push_failed(r.at_ms);
+        return Ok(());
+    }
+    builder
+        .push_ok(r.at_ms, r.codes.as_deref(), r.totals)
+        .ok_or_else(|| {
+            corrupt(
+                conn,
+                format!(
+                    "the status codes stored for {} cannot be read",
+                    super::store::from_ms(r.at_ms)
+                ),
+            )
+        })
+}
+
+/// Pushes the polls of a chunk in `span`, and the rows before each of them.
+fn push_chunk(
+    conn: &Connection,
+    builder: &mut PollsBuilder,
+    rows: &mut Rows,
+    block: i64,
+    bytes: &[u8],
+    select: super::chunk::Select,
+    span: Span,
+) -> Result<(), HistoryError> {
+    let damaged = || {
+        corrupt(
+            conn,
+            format!(
+                "the chunk of the polls from {} cannot be read",
+                super::store::from_ms(block)
+            ),
+        )
+    };
+    let chunk = super::chunk::Chunk::decode(bytes, select).ok_or_else(damaged)?;
+    let totals_wanted = builder.wanted().totals;
+    let mut failed = None;
+    chunk.walk(span.from_ms, span.to_ms, |p| {
+        if failed.is_some() {
+            return;
+        }
+        while let Some(r) = rows.next_if(|r| r.at_ms < p.at_ms) {
+            if let Err(e) = push_row(conn, builder, r) {
+                failed = Some(e);
+                return;
+            }
+        }
+        if !p.ok {
+            builder.push_failed(p.at_ms);
+            return;
+        }
+        let totals = if totals_wanted {
+            totals_of(p.counts, p.failure_pct)
+        } else {
+            [0.0; 6]
+        };
+        match p.raw {
+            Some(blob) => {
+                if builder.push_ok(p.at_ms, Some(blob), totals).is_none() {
+                    failed = Some(damaged());
+                }
+            }
+            None => builder.push_ok_codes(p.at_ms, p.codes, totals),
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// The polls of target `tid` in the range still stored as rows.

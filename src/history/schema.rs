@@ -19,6 +19,13 @@
 //! stored, and an import writes chunks directly. `last_ok_ms` (the newest successful poll of the
 //! chunk) finds the latest sample without decoding. The migration from version 1 moves every row
 //! into chunks, in the transaction that sets the version.
+//!
+//! Version 3 adds `rollups(target_id, block_ms, data)`: per chunk, the sums of each status
+//! code's hits and percentage units per 10-minute bucket (see [`super::rollup`]), written and
+//! deleted with their chunk, so that a downsampled week adds 1,000 sums instead of decoding
+//! 5,040 polls. The migration from version 2 computes them from the chunks. Migrations run in one
+//! transaction, from the file's version to the newest, and the chunks of a version 1 file are
+//! written after every table exists.
 
 use std::path::Path;
 
@@ -29,7 +36,7 @@ use super::HistoryError;
 /// "ESTS": marks a SQLite file as an eStats history, so that a `historyPath` that points at some
 /// other database (grafana.db, say) is refused instead of written into.
 pub const APPLICATION_ID: i32 = 0x4553_5453;
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 const V1: &str = "
 CREATE TABLE targets (
@@ -71,9 +78,18 @@ CREATE TABLE chunks (
 );
 ";
 
-/// Migrations from version `i` to `i + 1` (index 0 creates version 1). Chunks hold kilobytes,
-/// hence a rowid table (SQLite advises against WITHOUT ROWID for rows that large).
-const MIGRATIONS: &[&str] = &[V1, V2];
+const V3: &str = "
+CREATE TABLE rollups (
+    target_id INTEGER NOT NULL,
+    block_ms INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (target_id, block_ms)
+);
+";
+
+/// Migrations from version `i` to `i + 1` (index 0 creates version 1). Chunks and rollups hold
+/// kilobytes, hence rowid tables (SQLite advises against WITHOUT ROWID for rows that large).
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema of version 1, for tests that build a file as version 1 wrote it.
 #[cfg(test)]
@@ -165,16 +181,20 @@ pub fn prepare(conn: &Connection, path: Option<&Path>) -> Result<(), HistoryErro
     // loss may lose the last commits. FULL would add an fsync per sample for that case.
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")
         .map_err(err)?;
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let to = from as i32 + 1;
+    if version < VERSION {
         let migrate = || -> Result<(), HistoryError> {
-            conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql};"))
-                .map_err(err)?;
-            if to == 2 {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+            for sql in MIGRATIONS.iter().skip(version as usize) {
+                conn.execute_batch(sql).map_err(err)?;
+            }
+            // Rows into chunks (version 2) writes their rollups too (version 3).
+            if version == 1 {
                 super::store::compact_all(conn)?;
+            } else if version == 2 {
+                super::store::roll_up_all(conn)?;
             }
             conn.execute_batch(&format!(
-                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {VERSION}; COMMIT;"
             ))
             .map_err(err)
         };

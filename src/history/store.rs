@@ -40,16 +40,8 @@ pub mod codec {
     const VERSION: u8 = 1;
 
     /// Appends `v` as an LEB128 varint (also the chunks' integer encoding).
-    pub(in crate::history) fn put(buf: &mut Vec<u8>, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                buf.push(byte);
-                return;
-            }
-            buf.push(byte | 0x80);
-        }
+    pub(in crate::history) fn put(buf: &mut Vec<u8>, v: u64) {
+        put_wide(buf, u128::from(v));
     }
 
     /// Reads the LEB128 varint at `*pos` and moves past it; `None` past the end.
@@ -67,7 +59,37 @@ pub mod codec {
         None
     }
 
-    fn pct_units(p: f64) -> u64 {
+    /// [`put`] for sums wider than 64 bits (the rollups' sums of hits).
+    pub(in crate::history) fn put_wide(buf: &mut Vec<u8>, mut v: u128) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                buf.push(byte);
+                return;
+            }
+            buf.push(byte | 0x80);
+        }
+    }
+
+    /// Reads what [`put_wide`] wrote; `None` past the end or beyond 128 bits.
+    #[inline]
+    pub(in crate::history) fn get_wide(buf: &[u8], pos: &mut usize) -> Option<u128> {
+        let mut v = 0u128;
+        for shift in (0..128).step_by(7) {
+            let byte = *buf.get(*pos)?;
+            *pos += 1;
+            v |= u128::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// A percentage in the units stored (1/10 000 of a percent): what a sample's percentage
+    /// becomes in the history, and what series sum (exactly, as integers).
+    pub fn pct_units(p: f64) -> u64 {
         if p.is_finite() && p > 0.0 {
             (p * 10_000.0).round() as u64
         } else {
@@ -629,14 +651,15 @@ pub fn count(conn: &Connection, tid: i64) -> Result<u64, HistoryError> {
     .map_err(sql)
 }
 
-/// Writes the chunk of (`tid`, `block`) holding `rows` (ascending, one per instant), or
-/// deletes it when there are none.
+/// Writes the chunk of (`tid`, `block`) holding `rows` (ascending, one per instant) and its
+/// rollup, or deletes both when there are none.
 fn write_chunk(
     conn: &Connection,
     tid: i64,
     block: i64,
     rows: &[ChunkRow],
 ) -> Result<(), HistoryError> {
+    write_rollup(conn, tid, block, rows)?;
     if rows.is_empty() {
         conn.prepare_cached("DELETE FROM chunks WHERE target_id = ?1 AND block_ms = ?2")
             .and_then(|mut s| s.execute(params![tid, block]))
@@ -658,6 +681,50 @@ fn write_chunk(
         ])
     })
     .map_err(sql)?;
+    Ok(())
+}
+
+/// Writes the rollup of the chunk of (`tid`, `block`) holding `rows`. A chunk without one
+/// (no rows, or codes that cannot be read) is read poll by poll.
+fn write_rollup(
+    conn: &Connection,
+    tid: i64,
+    block: i64,
+    rows: &[ChunkRow],
+) -> Result<(), HistoryError> {
+    match super::rollup::encode(rows).filter(|_| !rows.is_empty()) {
+        Some(data) => conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO rollups (target_id, block_ms, data) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![tid, block, data])),
+        None => conn
+            .prepare_cached("DELETE FROM rollups WHERE target_id = ?1 AND block_ms = ?2")
+            .and_then(|mut s| s.execute(params![tid, block])),
+    }
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// Writes the rollup of every chunk (the migration to schema version 3).
+pub fn roll_up_all(conn: &Connection) -> Result<(), HistoryError> {
+    let chunks: Vec<(i64, i64)> = conn
+        .prepare("SELECT target_id, block_ms FROM chunks ORDER BY target_id, block_ms")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql)?;
+    for (tid, block) in chunks {
+        // A damaged chunk gets no rollup: its block is then read from the chunk, and only the
+        // queries that touch it report the damage, as before the migration (failing here
+        // would keep the whole file from opening).
+        match chunk_of(conn, tid, block) {
+            Ok(rows) => write_rollup(conn, tid, block, &rows)?,
+            Err(HistoryError::Corrupt { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 
@@ -776,12 +843,16 @@ pub fn prune(conn: &Connection, uid: &str, before_ms: i64) -> Result<u64, Histor
         )
         .map_err(sql)?;
     n += whole.max(0) as u64;
-    tx.execute(
-        "DELETE FROM chunks WHERE target_id IN (SELECT id FROM targets WHERE uid = ?1)
-         AND block_ms < ?2",
-        params![uid, whole_before],
-    )
-    .map_err(sql)?;
+    for table in ["chunks", "rollups"] {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE target_id IN (SELECT id FROM targets WHERE uid = ?1)
+                 AND block_ms < ?2"
+            ),
+            params![uid, whole_before],
+        )
+        .map_err(sql)?;
+    }
     // The block that `before_ms` cuts keeps its newer polls.
     let cut: Vec<(i64, Vec<u8>)> = tx
         .prepare(

@@ -126,6 +126,7 @@ async fn failures_keep_their_kind_and_message_and_polls_match_the_range() {
         origin: true,
         hits: true,
         totals: true,
+        bucketing: None,
     };
     let read = h.polls("ds", &t, t0(), end, wanted).await.unwrap();
     let mut built = super::polls::PollsBuilder::new(wanted);
@@ -859,6 +860,51 @@ fn placement(h: &History) -> (i64, i64) {
     .unwrap()
 }
 
+/// Checks that every chunk has the rollup of its rows and no rollup lacks its chunk; returns
+/// how many rollups there are.
+fn rollups_match_chunks(h: &History) -> usize {
+    h.with_writer(|conn| {
+        let chunks: Vec<(i64, i64, Vec<u8>)> = conn
+            .prepare("SELECT target_id, block_ms, data FROM chunks ORDER BY 1, 2")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(store::sql)?;
+        let rollups: Vec<(i64, i64, Vec<u8>)> = conn
+            .prepare("SELECT target_id, block_ms, data FROM rollups ORDER BY 1, 2")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(store::sql)?;
+        let expected: Vec<(i64, i64, Vec<u8>)> = chunks
+            .into_iter()
+            .map(|(t, b, data)| {
+                (
+                    t,
+                    b,
+                    rollup::encode(&chunk::decode(&data).unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(rollups, expected);
+        Ok(rollups.len())
+    })
+    .unwrap()
+}
+
+/// A read for a series downsampled into 20-minute buckets.
+fn summed(wanted: polls::Wanted) -> polls::Wanted {
+    polls::Wanted {
+        bucketing: Some(polls::Bucketing {
+            width_ms: 1_200_000,
+            max_points: 7,
+        }),
+        ..wanted
+    }
+}
+
 #[tokio::test]
 async fn the_polls_path_gives_the_frames_of_the_samples_path() {
     use crate::handlers::timeseries;
@@ -869,6 +915,7 @@ async fn the_polls_path_gives_the_frames_of_the_samples_path() {
         origin: true,
         hits: false,
         totals: true,
+        bucketing: None,
     };
     let (rows, start, end) = varied_history_stored(Storing::Rows).await;
     let as_rows = rows.polls("ds", &target(), start, end, all).await.unwrap();
@@ -887,6 +934,35 @@ async fn the_polls_path_gives_the_frames_of_the_samples_path() {
             _ => assert!(rows > 0 && chunks > 0, "{storing:?}: {rows} {chunks}"),
         }
         assert_eq!(h.count("ds", &target()).await.unwrap(), 370, "{storing:?}");
+        assert_eq!(rollups_match_chunks(&h), chunks as usize, "{storing:?}");
+        // Whole closed blocks without rows come summed, unless a range is drawn poll by poll.
+        let codes = polls::Wanted {
+            totals: false,
+            ..all
+        };
+        let read = h
+            .polls("ds", &target(), start, end, summed(codes))
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 370, "{storing:?}");
+        assert_eq!(
+            read.has_sums(),
+            matches!(storing, Storing::InOrder | Storing::ImportedThenPolled),
+            "{storing:?}"
+        );
+        let few = polls::Wanted {
+            bucketing: Some(polls::Bucketing {
+                width_ms: 1_200_000,
+                max_points: 370,
+            }),
+            ..codes
+        };
+        let read = h.polls("ds", &target(), start, end, few).await.unwrap();
+        assert!(!read.has_sums(), "{storing:?}: 370 polls fit 370 points");
+        assert_eq!(
+            read,
+            h.polls("ds", &target(), start, end, codes).await.unwrap()
+        );
         if storing != Storing::ImportedThenPolled {
             // Polls in order, codes as stored, wherever they sit (an import sorts the codes).
             let read = h.polls("ds", &target(), start, end, all).await.unwrap();
@@ -970,6 +1046,7 @@ async fn polls_with_an_unreadable_code_blob_are_reported_corrupt() {
         origin: true,
         hits: false,
         totals: true,
+        bucketing: None,
     };
     let err = h.polls("ds", &t, t0(), t0(), wanted).await.unwrap_err();
     assert!(matches!(err, HistoryError::Corrupt { .. }), "{err:?}");
@@ -1072,6 +1149,7 @@ async fn a_version_1_file_migrates_in_place_and_reads_the_same() {
         .unwrap();
     assert_eq!(version, schema::VERSION);
     assert_eq!(placement(&h), (0, 7), "every row moved into 7 chunks");
+    assert_eq!(rollups_match_chunks(&h), 7, "each with its rollup");
     assert_eq!(h.count("ds", &t).await.unwrap(), 370);
     assert_eq!(
         h.range("ds", &t, t0(), far).await.unwrap(),
@@ -1086,6 +1164,7 @@ async fn a_version_1_file_migrates_in_place_and_reads_the_same() {
         origin: true,
         hits: false,
         totals: true,
+        bucketing: None,
     };
     assert_eq!(
         h.polls("ds", &t, t0(), far, all).await.unwrap(),
@@ -1132,10 +1211,150 @@ async fn prune_cuts_chunks_and_rows_alike() {
         all.into_iter().filter(|p| p.at >= cut).collect::<Vec<_>>()
     );
     assert_eq!(h.count("ds", &t).await.unwrap(), left.len() as u64);
-    // Past everything: nothing left, chunks included.
+    assert!(rollups_match_chunks(&h) > 0);
+    // Past everything: nothing left, chunks and rollups included.
     h.prune("ds", far).await.unwrap();
     assert_eq!(h.count("ds", &t).await.unwrap(), 0);
     assert_eq!(placement(&h), (0, 0));
+    assert_eq!(rollups_match_chunks(&h), 0);
+}
+
+#[tokio::test]
+async fn a_version_2_file_gets_its_rollups_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let t = target();
+    let (start, end) = (t0(), t0() + ChronoDuration::minutes(800));
+    let codes = polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: false,
+        bucketing: None,
+    };
+    let expected = {
+        let (h, ..) = varied_history().await;
+        h.polls("ds", &t, start, end, codes).await.unwrap()
+    };
+    {
+        // Version 2 is version 3 without the rollups table: what today's files are.
+        let h = History::open(Some(&path)).unwrap();
+        for i in 0..400u64 {
+            let at = start + ChronoDuration::minutes(2 * i as i64);
+            if let Some(p) = varied_poll(i, at) {
+                record(&h, &t, at, &p).await;
+            }
+        }
+        h.with_writer(|c| {
+            c.execute_batch("DROP TABLE rollups; PRAGMA user_version = 2")
+                .map_err(store::sql)
+        })
+        .unwrap();
+    }
+    let h = History::open(Some(&path)).unwrap();
+    let version: i32 = h
+        .with_writer(|c| {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(store::sql)
+        })
+        .unwrap();
+    assert_eq!(version, schema::VERSION);
+    assert_eq!(rollups_match_chunks(&h), 6);
+    let read = h.polls("ds", &t, start, end, summed(codes)).await.unwrap();
+    assert!(read.has_sums());
+    assert_eq!(
+        h.polls("ds", &t, start, end, codes).await.unwrap(),
+        expected
+    );
+}
+
+#[tokio::test]
+async fn a_missing_damaged_or_misplaced_rollup_reads_the_chunk_instead() {
+    let (h, start, end) = varied_history().await;
+    let t = target();
+    let wanted = summed(polls::Wanted {
+        edge: true,
+        origin: false,
+        hits: true,
+        totals: false,
+        bucketing: None,
+    });
+    let whole = h.polls("ds", &t, start, end, wanted).await.unwrap();
+    let first = "(SELECT min(block_ms) FROM rollups)";
+    let alter = |sql: String| {
+        h.with_writer(|conn| conn.execute(&sql, []).map_err(store::sql))
+            .unwrap();
+    };
+    alter(format!(
+        "CREATE TABLE saved AS SELECT * FROM rollups WHERE block_ms = {first}"
+    ));
+    alter(format!("DELETE FROM rollups WHERE block_ms = {first}"));
+    let without = h.polls("ds", &t, start, end, wanted).await.unwrap();
+    assert!(without.has_sums());
+    assert_eq!(without.len(), whole.len());
+    assert_ne!(without, whole, "the first block's codes now come per poll");
+    alter("INSERT INTO rollups SELECT * FROM saved".into());
+    assert_eq!(h.polls("ds", &t, start, end, wanted).await.unwrap(), whole);
+    // Damaged bytes, or the rollup of another block: the chunk answers, as if it were missing.
+    for data in [
+        "x'0105'".to_string(),
+        format!("(SELECT data FROM rollups WHERE block_ms > {first} ORDER BY block_ms LIMIT 1)"),
+    ] {
+        alter(format!(
+            "UPDATE rollups SET data = {data} WHERE block_ms = (SELECT min(block_ms) FROM saved)"
+        ));
+        assert_eq!(
+            h.polls("ds", &t, start, end, wanted).await.unwrap(),
+            without,
+            "{data}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_version_2_file_with_a_damaged_chunk_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let t = target();
+    let (start, end) = (t0(), t0() + ChronoDuration::minutes(800));
+    {
+        let h = History::open(Some(&path)).unwrap();
+        for i in 0..400u64 {
+            let at = start + ChronoDuration::minutes(2 * i as i64);
+            if let Some(p) = varied_poll(i, at) {
+                record(&h, &t, at, &p).await;
+            }
+        }
+        h.with_writer(|c| {
+            c.execute_batch(
+                "DROP TABLE rollups; PRAGMA user_version = 2;
+                 UPDATE chunks SET data = x'0105' WHERE block_ms = (SELECT min(block_ms) FROM chunks)",
+            )
+            .map_err(store::sql)
+        })
+        .unwrap();
+    }
+    let h = History::open(Some(&path)).expect("one damaged chunk must not keep the file shut");
+    let rollups: i64 = h
+        .with_writer(|c| {
+            c.query_row("SELECT count(*) FROM rollups", [], |r| r.get(0))
+                .map_err(store::sql)
+        })
+        .unwrap();
+    assert_eq!(rollups, 5, "every chunk but the damaged one");
+    let codes = summed(polls::Wanted {
+        edge: true,
+        origin: true,
+        hits: false,
+        totals: false,
+        bucketing: None,
+    });
+    // The damaged block fails the queries that touch it, and only those.
+    let err = h.polls("ds", &t, start, end, codes).await.unwrap_err();
+    assert!(matches!(err, HistoryError::Corrupt { .. }), "{err:?}");
+    let later = start + ChronoDuration::hours(4);
+    let read = h.polls("ds", &t, later, end, codes).await.unwrap();
+    assert!(read.has_sums() && !read.is_empty());
 }
 
 #[tokio::test]
@@ -1155,6 +1374,7 @@ async fn a_damaged_chunk_is_reported_corrupt() {
         origin: false,
         hits: true,
         totals: false,
+        bucketing: None,
     };
     let err = h.polls("ds", &t, start, end, wanted).await.unwrap_err();
     assert!(matches!(err, HistoryError::Corrupt { .. }), "{err:?}");

@@ -8,8 +8,12 @@
 //!   where two polls are more than twice the usual (median) spacing apart, a `None` row is put one
 //!   usual spacing after the first, so the panel breaks the line instead of bridging the hole;
 //! - with more polls in the range than `max_data_points`, polls are averaged in buckets of
-//!   `max(interval, (to - from) / max_data_points, 1 ms)` aligned to `from`, each row stamped
-//!   with its bucket's start; a bucket of failures only is `None`;
+//!   `max(interval, (to - from) / (max_data_points - 1), 1 ms)`, rounded up to a multiple of 10 minutes
+//!   from 10 minutes on (see [`bucket_width`]) and aligned to the epoch, each row stamped with
+//!   its bucket's start; a bucket of failures only is `None`;
+//! - code values are summed as integers (hits, or percentages in the 1/10 000 % the history
+//!   stores) and divided once, so a bucket's average is exact and the same whether it is
+//!   computed poll by poll or from the history's 10-minute rollups;
 //! - class groups sum the codes of the class; `total` takes the side's totals (hits, errors,
 //!   failure percentage);
 //! - the status filter applies to codes; groups the filter names explicitly exist even when no
@@ -23,7 +27,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::history::polls::{Polls, Wanted};
+use crate::history::polls::{Bucketing, Polls, Wanted};
+use crate::history::rollup::ROLLUP_MS;
+use crate::history::store::codec::pct_units;
 use crate::history::store::from_ms;
 use crate::history::Point;
 use crate::query::{status_group, GroupBy, Metric, Query, StatusFilter};
@@ -104,7 +110,7 @@ fn slot(side: Side) -> usize {
 }
 
 /// The polls a series set is built from: [`Point`]s (samples) or stored [`Polls`] (code blobs
-/// walked in place). Indexes are positions in the source.
+/// walked in place, and code sums of rollup buckets). Indexes are positions in the source.
 trait Source {
     fn len(&self) -> usize;
     fn in_range(&self, i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool;
@@ -113,17 +119,59 @@ trait Source {
     /// The `total` group of `side` in successful poll `i`.
     fn total(&self, i: usize, side: Side, metric: Metric) -> f64;
     /// `f(side, status, value of metric)` for every code of successful poll `i`, the edge's
-    /// first, each side in stored (ascending) order.
-    fn codes(&self, i: usize, metric: Metric, f: impl FnMut(Side, u16, f64));
+    /// first, each side in stored (ascending) order; the value is the hits, or the percentage
+    /// in units of 1/10 000 % (see [`code_value`]).
+    fn codes(&self, i: usize, metric: Metric, f: impl FnMut(Side, u16, u64));
+    /// `f(bucket start, side, status, sum of values)` for the codes of polls that come summed
+    /// per rollup bucket instead of per poll (see [`Polls::for_each_sum`]).
+    fn sums(&self, _f: impl FnMut(i64, Side, u16, u128)) {}
+    fn sums_empty(&self) -> bool {
+        true
+    }
     /// The statuses of `side` in all of the source, when known without walking it.
     fn statuses(&self, side: Side) -> Option<&BTreeSet<u16>>;
 }
 
-/// The value a code contributes to `metric`.
-fn code_value(metric: Metric, hits: u64, percentage: f64) -> f64 {
-    match metric {
-        Metric::Hits | Metric::Errors => hits as f64,
-        Metric::Percentage | Metric::FailurePercentage => percentage,
+/// Whether `metric` draws percentages (summed in units of 1/10 000 %) rather than hits.
+fn in_units(metric: Metric) -> bool {
+    matches!(metric, Metric::Percentage | Metric::FailurePercentage)
+}
+
+/// The value a code contributes to `metric`, as an integer: the hits, or the percentage in the
+/// units the history stores it in (exact for what eStats reports: two decimals).
+fn code_value(metric: Metric, hits: u64, percentage: f64) -> u64 {
+    if in_units(metric) {
+        pct_units(percentage)
+    } else {
+        hits
+    }
+}
+
+/// The average of `n` code values summing to `sum` (see [`code_value`]): the one division a
+/// value shown goes through, whether it was summed poll by poll or per rollup bucket.
+fn average(sum: u128, n: u32, metric: Metric) -> f64 {
+    let scale = if in_units(metric) { 10_000.0 } else { 1.0 };
+    sum as f64 / (f64::from(n) * scale)
+}
+
+/// The width of the buckets the polls of `spec` are averaged into when its range holds more of
+/// them than `max_data_points`: `max(interval, (to - from) / (max_data_points - 1), 1 ms)`,
+/// rounded up to a multiple of 10 minutes from 10 minutes on, so that a bucket is whole rollup
+/// buckets ([`ROLLUP_MS`]) and the history answers it from sums instead of polls. Buckets are
+/// aligned to the epoch, so they stay put as a dashboard refreshes; a range not aligned with
+/// them touches one bucket more than it spans, hence `max_data_points - 1`: the rows never
+/// outnumber `max_data_points` (from 2 on).
+pub fn bucket_width(spec: &SeriesSpec) -> i64 {
+    let span = (spec.to.timestamp_millis() - spec.from.timestamp_millis()).max(0);
+    let points = i64::from(spec.max_data_points.saturating_sub(1).max(1));
+    let width = i64::try_from(spec.interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(span.saturating_add(points - 1) / points)
+        .max(1);
+    if width >= ROLLUP_MS {
+        (width.saturating_add(ROLLUP_MS - 1) / ROLLUP_MS).saturating_mul(ROLLUP_MS)
+    } else {
+        width
     }
 }
 
@@ -132,8 +180,12 @@ pub fn wanted(spec: &SeriesSpec) -> Wanted {
     Wanted {
         edge: spec.sides.contains(&Side::Edge),
         origin: spec.sides.contains(&Side::Origin),
-        hits: matches!(spec.metric, Metric::Hits | Metric::Errors),
+        hits: !in_units(spec.metric),
         totals: spec.group_by == GroupBy::Total,
+        bucketing: (spec.max_data_points > 0).then(|| Bucketing {
+            width_ms: bucket_width(spec),
+            max_points: spec.max_data_points,
+        }),
     }
 }
 
@@ -169,7 +221,7 @@ impl Source for [Point] {
         }
     }
 
-    fn codes(&self, i: usize, metric: Metric, mut f: impl FnMut(Side, u16, f64)) {
+    fn codes(&self, i: usize, metric: Metric, mut f: impl FnMut(Side, u16, u64)) {
         if let Some(sample) = &self[i].sample {
             for side in Side::BOTH {
                 for c in &sample.side(side).codes {
@@ -220,13 +272,28 @@ impl Source for Polls {
         self.polls[i].totals[base + offset]
     }
 
-    fn codes(&self, i: usize, _: Metric, mut f: impl FnMut(Side, u16, f64)) {
+    fn codes(&self, i: usize, _: Metric, mut f: impl FnMut(Side, u16, u64)) {
         // Read with `wanted`: the value is the metric's already.
         self.for_each_code(&self.polls[i], |origin, status, value| {
             f(
                 if origin { Side::Origin } else { Side::Edge },
                 status,
                 value,
+            )
+        });
+    }
+
+    fn sums_empty(&self) -> bool {
+        !self.has_sums()
+    }
+
+    fn sums(&self, mut f: impl FnMut(i64, Side, u16, u128)) {
+        self.for_each_sum(|at, origin, status, sum| {
+            f(
+                at,
+                if origin { Side::Origin } else { Side::Edge },
+                status,
+                sum,
             )
         });
     }
@@ -318,7 +385,7 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
         filter,
         from,
         to,
-        interval,
+        interval: _,
         max_data_points,
     } = spec;
     // In range, ascending, one per instant (a successful poll wins over a failed one). Stored
@@ -350,24 +417,26 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
         }
     } else if group_by != GroupBy::Total {
         let mut seen = [[false; ColumnTable::DIRECT]; 2];
+        let mut see = |side: Side, code: u16| {
+            let s = slot(side);
+            if !wanted[s] {
+                return;
+            }
+            match seen[s].get_mut(usize::from(code)) {
+                Some(true) => {}
+                Some(flag) => {
+                    *flag = true;
+                    codes[s].insert(code);
+                }
+                None => {
+                    codes[s].insert(code);
+                }
+            }
+        };
         for &i in &pts {
-            src.codes(i, metric, |side, code, _| {
-                let s = slot(side);
-                if !wanted[s] {
-                    return;
-                }
-                match seen[s].get_mut(usize::from(code)) {
-                    Some(true) => {}
-                    Some(flag) => {
-                        *flag = true;
-                        codes[s].insert(code);
-                    }
-                    None => {
-                        codes[s].insert(code);
-                    }
-                }
-            });
+            src.codes(i, metric, |side, code, _| see(side, code));
         }
+        src.sums(|_, side, code, _| see(side, code));
     }
     let columns: Vec<(Side, String)> = sides
         .iter()
@@ -381,13 +450,13 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
     // code of every sample for every column made a week at full resolution cost tens of ms.
     let column_of = ColumnTable::new(&codes, &columns, group_by, filter);
     let width = columns.len();
-    // The values of successful poll `i`, in `row` (one per column): sums over the codes of a
-    // group, in the order the codes come, as a row always was.
-    let fill = |i: usize, row: &mut [f64]| {
-        row.fill(0.0);
-        if group_by == GroupBy::Total {
-            for (v, (side, _)) in row.iter_mut().zip(&columns) {
-                *v = src.total(i, *side, metric);
+    let totals = group_by == GroupBy::Total;
+    // The values of successful poll `i` added to `sums` (one per column): code values as
+    // integers, or the side totals (measured fractions, added in time order).
+    let add = |i: usize, sums: &mut [u128], total_sums: &mut [f64]| {
+        if totals {
+            for (v, (side, _)) in total_sums.iter_mut().zip(&columns) {
+                *v += src.total(i, *side, metric);
             }
             return;
         }
@@ -396,10 +465,19 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
                 return;
             }
             if let Some(c) = column_of.get(side, code) {
-                row[c] += value;
+                sums[c] += u128::from(value);
             }
         });
     };
+    // Column `c` of a row or bucket of `n` successful polls.
+    let value = |sums: &[u128], total_sums: &[f64], c: usize, n: u32| -> f64 {
+        if totals {
+            total_sums[c] / f64::from(n)
+        } else {
+            average(sums[c], n, metric)
+        }
+    };
+    let (int_width, float_width) = if totals { (0, width) } else { (width, 0) };
 
     let step = median_step(&ms);
     // After poll k (of `pts`), whether a missing run of polls starts: then a gap row one usual
@@ -410,11 +488,17 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
         (next - ms[k] > 2 * m).then_some(ms[k] + m)
     };
 
-    let mut row = vec![0.0; width];
     let mut times: Vec<i64>;
     let mut gaps: Vec<bool>;
     let mut values: Vec<Vec<Option<f64>>>;
     if max_data_points == 0 || pts.len() <= max_data_points as usize {
+        // Sums per rollup bucket only come for a range read to be downsampled.
+        debug_assert!(
+            src.sums_empty(),
+            "rollup sums for a series drawn poll by poll"
+        );
+        let mut row = vec![0u128; int_width];
+        let mut total_row = vec![0.0f64; float_width];
         let rows = pts.len() + (0..pts.len()).filter(|&k| hole_after(k).is_some()).count();
         times = Vec::with_capacity(rows);
         gaps = Vec::with_capacity(rows);
@@ -422,10 +506,12 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
         for (k, &i) in pts.iter().enumerate() {
             times.push(ms[k]);
             if src.ok(i) {
-                fill(i, &mut row);
+                row.fill(0);
+                total_row.fill(0.0);
+                add(i, &mut row, &mut total_row);
                 gaps.push(false);
-                for (column, v) in values.iter_mut().zip(&row) {
-                    column.push(Some(*v));
+                for (c, column) in values.iter_mut().enumerate() {
+                    column.push(Some(value(&row, &total_row, c, 1)));
                 }
             } else {
                 gaps.push(true);
@@ -438,12 +524,8 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
             }
         }
     } else {
-        let from_ms = from.timestamp_millis();
-        let span = (to.timestamp_millis() - from_ms).max(0);
-        let bucket_width = (interval.as_millis() as i64)
-            .max((span + i64::from(max_data_points) - 1) / i64::from(max_data_points))
-            .max(1);
-        let bucket = |at: i64| from_ms + (at - from_ms).div_euclid(bucket_width) * bucket_width;
+        let bucket_width = bucket_width(spec);
+        let bucket = |at: i64| at.div_euclid(bucket_width) * bucket_width;
         // Row instants: the buckets of the polls and of the holes, ascending (both lists are).
         let mut keys: Vec<i64> = Vec::new();
         let mut hole_keys: Vec<i64> = Vec::new();
@@ -466,7 +548,8 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
         }
         // Per bucket: the successful polls in it, and per column the sum of their values.
         let mut ok_polls = vec![0u32; keys.len()];
-        let mut sums = vec![0.0f64; keys.len() * width];
+        let mut sums = vec![0u128; keys.len() * int_width];
+        let mut total_sums = vec![0.0f64; keys.len() * float_width];
         let mut at = 0;
         for (k, &i) in pts.iter().enumerate() {
             let b = bucket(ms[k]);
@@ -477,18 +560,41 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
                 continue;
             }
             ok_polls[at] += 1;
-            fill(i, &mut row);
-            for (sum, v) in sums[at * width..(at + 1) * width].iter_mut().zip(&row) {
-                *sum += *v;
-            }
+            add(
+                i,
+                &mut sums[at * int_width..(at + 1) * int_width],
+                &mut total_sums[at * float_width..(at + 1) * float_width],
+            );
         }
+        // Codes summed per rollup bucket: each lies in one bucket, whose polls are listed.
+        src.sums(|start, side, code, sum| {
+            if !wanted[slot(side)] {
+                return;
+            }
+            let (Some(c), Ok(b)) = (
+                column_of.get(side, code),
+                keys.binary_search(&bucket(start)),
+            ) else {
+                return;
+            };
+            sums[b * int_width + c] += sum;
+        });
         gaps = ok_polls.iter().map(|n| *n == 0).collect();
         values = (0..width)
             .map(|c| {
                 ok_polls
                     .iter()
                     .enumerate()
-                    .map(|(b, n)| (*n > 0).then(|| sums[b * width + c] / f64::from(*n)))
+                    .map(|(b, n)| {
+                        (*n > 0).then(|| {
+                            value(
+                                &sums[b * int_width..(b + 1) * int_width],
+                                &total_sums[b * float_width..(b + 1) * float_width],
+                                c,
+                                *n,
+                            )
+                        })
+                    })
                     .collect()
             })
             .collect();
@@ -517,7 +623,7 @@ mod tests {
     use crate::estats::model::StatusCodeCount;
     use crate::sample::{Sample, SideStats};
 
-    const T0: i64 = 1_700_000_000_000;
+    const T0: i64 = 1_699_999_200_000;
 
     fn at(s: i64) -> DateTime<Utc> {
         from_ms(T0 + s * 1000)
@@ -753,7 +859,7 @@ mod tests {
 
     #[test]
     fn downsampling_averages_per_bucket_and_keeps_gaps() {
-        // 2 points per bucket: range 0..30 s, max 2 points -> width max(1 s, 15 s) = 15 s;
+        // 2 points per bucket: range 0..30 s, max 3 points -> width max(1 s, 30 s / 2) = 15 s;
         // buckets [0,15): 0 s, 10 s; [15,30): 20 s (failed), 30 s lands in [30,45).
         let set = shaped(
             &fixture(),
@@ -761,7 +867,7 @@ mod tests {
             GroupBy::Code,
             Metric::Percentage,
             "",
-            2,
+            3,
         );
         assert_eq!(set.times, vec![at(0), at(15), at(30)]);
         assert_eq!(set.gaps, [false, true, false], "a bucket of failures only");
@@ -788,7 +894,7 @@ mod tests {
             GroupBy::Code,
             Metric::Percentage,
             "",
-            2,
+            3,
         );
         assert_eq!(
             find(&set, Side::Edge, "503"),

@@ -326,12 +326,14 @@ async fn jsonb_samples_of_version_1_are_converted_in_place() {
             origin: true,
             hits: false,
             totals: true,
+            bucketing: None,
         },
         Wanted {
             edge: false,
             origin: true,
             hits: true,
             totals: false,
+            bucketing: None,
         },
     ] {
         let mut builder = PollsBuilder::new(wanted);
