@@ -139,66 +139,142 @@ fn flush(
     Ok(())
 }
 
+/// A line made ready for the database off the writer's thread: its target's key, its chunk
+/// row and, for a sample, its top IPs.
+struct Ready {
+    key: String,
+    row: chunk::Row,
+    top: Option<Vec<TopIp>>,
+}
+
+fn ready(text: &str, line: u64) -> Result<Ready, HistoryError> {
+    Ok(match parse_line(text, line)? {
+        Parsed::Sample(target, mut sample) => {
+            let top = std::mem::take(&mut sample.top_ips);
+            Ready {
+                key: target.key(),
+                row: store::row_of_sample(&sample),
+                top: Some(top),
+            }
+        }
+        Parsed::Failure(target, at, kind, message) => Ready {
+            key: target.key(),
+            row: store::row_of_failure(store::ms(at), &kind, &message),
+            top: None,
+        },
+    })
+}
+
+/// Lines handed to a parser at once: large enough that the hand-over costs nothing next to
+/// parsing them, small enough that a few batches in flight stay a few MiB.
+const BATCH_LINES: usize = 512;
+
+/// A batch of non-blank lines: its place in the file's order, and each line with its number.
+type Batch = (usize, Vec<(u64, String)>);
+
 /// Imports the lines in one transaction. Each target's lines are gathered per 2-hour block and
 /// written as that block's chunk when a line of another block comes (files list a target's
 /// polls in order, so each chunk is written once), instead of a row per line.
+///
+/// Parsing the JSON is most of the work, so batches of lines are parsed on worker threads
+/// (one per core) while this thread reads the file and writes the database: the SQLite
+/// connection stays on the calling thread, and batches are stored in file order, so the first
+/// line of an instant still wins and the first bad line is the one reported.
 pub fn import(
     conn: &Connection,
     uid: &str,
-    reader: impl BufRead,
+    mut reader: impl BufRead,
 ) -> Result<ImportReport, HistoryError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let tx = conn.unchecked_transaction().map_err(sql)?;
-    let mut report = ImportReport::default();
-    let mut ids: HashMap<String, i64> = HashMap::new();
-    let mut newest_top: HashMap<i64, (i64, Vec<TopIp>)> = HashMap::new();
-    let mut pending: HashMap<i64, Pending> = HashMap::new();
-    for (index, text) in reader.lines().enumerate() {
-        let line = index as u64 + 1;
-        let text = text.map_err(|e| HistoryError::Import {
-            line,
-            reason: format!("cannot be read ({e})"),
-        })?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        report.lines += 1;
-        let parsed = parse_line(&text, line)?;
-        let target = match &parsed {
-            Parsed::Sample(t, _) | Parsed::Failure(t, ..) => t,
-        };
-        let key = target.key();
-        let tid = match ids.get(&key) {
-            Some(id) => *id,
-            None => {
-                let id = store::target_id(&tx, uid, &key, true)?
-                    .ok_or_else(|| HistoryError::Sqlite("target row not created".into()))?;
-                ids.insert(key, id);
-                id
-            }
-        };
-        let row = match parsed {
-            Parsed::Sample(_, mut sample) => {
-                let top = std::mem::take(&mut sample.top_ips);
-                (store::row_of_sample(&sample), Some(top))
-            }
-            Parsed::Failure(_, at, kind, message) => {
-                (store::row_of_failure(store::ms(at), &kind, &message), None)
-            }
-        };
-        let block = chunk::block_of(row.0.at_ms);
-        match pending.get_mut(&tid) {
-            Some(p) if p.block == block => p.rows.push(row),
-            _ => {
-                let fresh = Pending {
-                    block,
-                    rows: vec![row],
+    let mut writer = Writer {
+        conn: &tx,
+        uid,
+        report: ImportReport::default(),
+        ids: HashMap::new(),
+        newest_top: HashMap::new(),
+        pending: HashMap::new(),
+    };
+    let (work_tx, work_rx) = std::sync::mpsc::channel::<Batch>();
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| -> Result<(), HistoryError> {
+        // Owned here, so that returning (an error included) closes the channel and the workers
+        // stop before the scope joins them.
+        let work_tx = work_tx;
+        for _ in 0..workers {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            scope.spawn(move || loop {
+                // The lock is held only while taking a batch.
+                let Ok(Ok((index, lines))) = work_rx.lock().map(|rx| rx.recv()) else {
+                    return;
                 };
-                if let Some(done) = pending.insert(tid, fresh) {
-                    flush(&tx, tid, done, &mut report, &mut newest_top)?;
+                let parsed: Vec<_> = lines.iter().map(|(n, t)| ready(t, *n)).collect();
+                if done_tx.send((index, parsed)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        // Batches out (`sent`), batches stored (`next`), and those parsed early, by index.
+        let (mut sent, mut next) = (0usize, 0usize);
+        let mut early = std::collections::BTreeMap::new();
+        let mut line = 0u64;
+        let mut eof = false;
+        // A line that cannot be read ends the reading; the lines before it are stored first,
+        // so that an earlier bad line is still the one reported.
+        let mut unreadable = None;
+        loop {
+            while !eof && sent - next < 2 * workers {
+                let mut lines = Vec::with_capacity(BATCH_LINES);
+                while lines.len() < BATCH_LINES {
+                    let mut text = String::new();
+                    line += 1;
+                    match reader.read_line(&mut text) {
+                        Ok(0) => eof = true,
+                        Ok(_) if text.trim().is_empty() => continue,
+                        Ok(_) => {
+                            lines.push((line, text));
+                            continue;
+                        }
+                        Err(e) => {
+                            eof = true;
+                            unreadable = Some(HistoryError::Import {
+                                line,
+                                reason: format!("cannot be read ({e})"),
+                            });
+                        }
+                    }
+                    break;
+                }
+                if !lines.is_empty() {
+                    writer.report.lines += lines.len() as u64;
+                    // The workers outlive this loop (the scope joins them), so a send fails
+                    // only once every one of them has stopped.
+                    work_tx.send((sent, lines)).map_err(|_| parser_gone())?;
+                    sent += 1;
                 }
             }
+            if next == sent {
+                return unreadable.map_or(Ok(()), Err);
+            }
+            let (index, parsed) = done_rx.recv().map_err(|_| parser_gone())?;
+            early.insert(index, parsed);
+            while let Some(parsed) = early.remove(&next) {
+                for ready in parsed {
+                    writer.store(ready?)?;
+                }
+                next += 1;
+            }
         }
-    }
+    })?;
+    let Writer {
+        mut report,
+        ids,
+        mut newest_top,
+        pending,
+        ..
+    } = writer;
     for (tid, p) in pending {
         flush(&tx, tid, p, &mut report, &mut newest_top)?;
     }
@@ -208,6 +284,49 @@ pub fn import(
     tx.commit().map_err(sql)?;
     report.targets = ids.len() as u64;
     Ok(report)
+}
+
+fn parser_gone() -> HistoryError {
+    HistoryError::Write("a parser thread of the import stopped unexpectedly".into())
+}
+
+/// The import's side that owns the database: target ids, and the open block of each target.
+struct Writer<'a> {
+    conn: &'a Connection,
+    uid: &'a str,
+    report: ImportReport,
+    ids: HashMap<String, i64>,
+    newest_top: HashMap<i64, (i64, Vec<TopIp>)>,
+    pending: HashMap<i64, Pending>,
+}
+
+impl Writer<'_> {
+    fn store(&mut self, ready: Ready) -> Result<(), HistoryError> {
+        let tid = match self.ids.get(&ready.key) {
+            Some(id) => *id,
+            None => {
+                let id = store::target_id(self.conn, self.uid, &ready.key, true)?
+                    .ok_or_else(|| HistoryError::Sqlite("target row not created".into()))?;
+                self.ids.insert(ready.key, id);
+                id
+            }
+        };
+        let block = chunk::block_of(ready.row.at_ms);
+        let row = (ready.row, ready.top);
+        match self.pending.get_mut(&tid) {
+            Some(p) if p.block == block => p.rows.push(row),
+            _ => {
+                let fresh = Pending {
+                    block,
+                    rows: vec![row],
+                };
+                if let Some(done) = self.pending.insert(tid, fresh) {
+                    flush(self.conn, tid, done, &mut self.report, &mut self.newest_top)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The eStats answer a stored sample came from (as far as the sample kept it).

@@ -475,6 +475,88 @@ fn a_bad_line_names_its_number_and_imports_nothing() {
     }
 }
 
+/// A file of `n` polls of CP codes 1 to 3 in turn, one every 2 minutes each, from 2024-05-01.
+fn many_lines(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let at = t0() + ChronoDuration::minutes(2 * (i / 3) as i64);
+            let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            line(&at, 1 + (i % 3) as u64, &[(200, i as u64 + 1, 100.0)])
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_large_import_is_stored_in_file_order_across_parser_batches() {
+    let h = History::open(None).unwrap();
+    let mut lines = many_lines(3_000);
+    // Far from their first: a duplicate instant (the first line wins) and blank lines.
+    let dup = lines[10].replace("\"hits\": 11", "\"hits\": 999");
+    lines.push(dup);
+    lines.insert(1_700, String::new());
+    lines.insert(2_500, "   ".into());
+    let report = h.import_jsonl("ds", lines.join("\n").as_bytes()).unwrap();
+    assert_eq!(
+        report,
+        ImportReport {
+            lines: 3_001,
+            inserted: 3_000,
+            duplicates: 1,
+            failures: 0,
+            targets: 3
+        }
+    );
+    let t = Target::cp_code(2, Some(Delivery::StandardTls));
+    let points = h
+        .range("ds", &t, t0(), t0() + ChronoDuration::days(3))
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 1_000);
+    let hits: Vec<u64> = points
+        .iter()
+        .map(|p| p.sample.as_ref().unwrap().edge.codes[0].hits)
+        .collect();
+    // Line 11 (CP code 2's fourth poll) is 11 hits, not the 999 of its duplicate at the end.
+    assert_eq!(hits, (0..1_000).map(|k| 3 * k + 2).collect::<Vec<u64>>());
+}
+
+#[test]
+fn the_first_bad_line_of_a_large_import_is_the_one_reported() {
+    let bad = r#"{"sampledAt": "yesterday", "target": {"cpCode": 1}, "response": {}}"#;
+    let cases: [(&[usize], &[usize], u64); 4] = [
+        (&[2_100, 1_500], &[], 1_501),
+        (&[2_999], &[], 3_000),
+        // A line that is not UTF-8 after a bad line, and alone.
+        (&[1_500], &[1_800], 1_501),
+        (&[], &[1_800], 1_801),
+    ];
+    for (bad_at, unreadable_at, want) in cases {
+        let h = History::open(None).unwrap();
+        let mut lines: Vec<Vec<u8>> = many_lines(3_000)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        for &i in bad_at {
+            lines[i] = bad.as_bytes().to_vec();
+        }
+        for &i in unreadable_at {
+            lines[i] = vec![b'{', 0xff, 0xfe, b'}'];
+        }
+        let err = h
+            .import_jsonl("ds", lines.join(&b'\n').as_slice())
+            .unwrap_err();
+        assert!(
+            matches!(err, HistoryError::Import { line, .. } if line == want),
+            "{bad_at:?} {unreadable_at:?}: {err}"
+        );
+        assert_eq!(
+            h.export_jsonl("ds", Vec::new()).unwrap(),
+            0,
+            "all or nothing"
+        );
+    }
+}
+
 fn err_reason(e: &HistoryError) -> String {
     match e {
         HistoryError::Import { reason, .. } => reason.clone(),
