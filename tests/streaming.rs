@@ -248,10 +248,11 @@ async fn live_timeseries_streams_each_poll_in_order_then_ends_on_cancel() {
         times.windows(2).all(|w| w[0] < w[1]),
         "pushes in increasing time order: {times:?}"
     );
-    // One push per poll of a 1 s interval.
+    // One push per poll of a 1 s interval: 3 intervals, not a backlog pushed at once (under 2
+    // s) nor polls skipped. A loaded 2-core CI machine has been seen to take 6.0 s for them.
     let span = times[times.len() - 1] - times[0];
     assert!(
-        (2_000..=6_000).contains(&span),
+        (2_000..=9_000).contains(&span),
         "4 pushes over {span} ms of 1 s polls"
     );
     latencies.sort_unstable();
