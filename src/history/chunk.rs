@@ -29,8 +29,6 @@
 //! 3 to 4 of a per-poll blob, and the columns of the side a query does not ask for are skipped by
 //! length, never parsed.
 
-use std::collections::BTreeMap;
-
 use super::store::codec;
 use codec::put;
 
@@ -125,13 +123,69 @@ fn in_column_order(blob: &[u8]) -> Option<Vec<(u32, u64, u64)>> {
     if !codes.windows(2).all(|w| order(w[0].0) < order(w[1].0)) {
         return None;
     }
-    let mut again = vec![blob[0]];
-    for &(key, hits, units) in &codes {
-        put(&mut again, u64::from(key));
-        put(&mut again, hits);
-        put(&mut again, units);
+    // Re-encoding gives back `blob` exactly when every varint was in its shortest form: a
+    // longer form of a value is the only way for the walked bytes to outnumber these.
+    let shortest: usize = codes
+        .iter()
+        .map(|&(key, hits, units)| {
+            varint_len(u64::from(key)) + varint_len(hits) + varint_len(units)
+        })
+        .sum();
+    (shortest + 1 == blob.len()).then_some(codes)
+}
+
+/// The bytes of `v` as [`put`] writes it.
+fn varint_len(v: u64) -> usize {
+    ((64 - v.leading_zeros()).max(1) as usize).div_ceil(7)
+}
+
+/// Dense indexes for the codes of a block, keyed `status << 1 | side`, in order of first
+/// appearance: a table for the statuses below 1024 (every HTTP status), a map beyond. A chunk
+/// has thousands of codes and a few dozen distinct ones, so this is what a map per code would
+/// cost without the tree walk.
+pub(super) struct KeyIndex {
+    direct: Vec<u32>,
+    other: std::collections::HashMap<u32, u32>,
+    keys: Vec<u32>,
+}
+
+impl KeyIndex {
+    const DIRECT: usize = 2048;
+    const NONE: u32 = u32::MAX;
+
+    pub(super) fn new() -> KeyIndex {
+        KeyIndex {
+            direct: vec![Self::NONE; Self::DIRECT],
+            other: Default::default(),
+            keys: Vec::new(),
+        }
     }
-    (again == blob).then_some(codes)
+
+    /// The index of `key`, a new one (the number of keys so far) if it is new.
+    #[inline]
+    pub(super) fn index(&mut self, key: u32) -> usize {
+        let next = self.keys.len() as u32;
+        let slot = match self.direct.get_mut(key as usize) {
+            Some(slot) => slot,
+            None => self.other.entry(key).or_insert(Self::NONE),
+        };
+        if *slot == Self::NONE {
+            *slot = next;
+            self.keys.push(key);
+        }
+        *slot as usize
+    }
+
+    /// The indexes in column order: the edge's first, each side by ascending status.
+    pub(super) fn in_column_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.keys.len()).collect();
+        order.sort_unstable_by_key(|&i| (self.keys[i] & 1, self.keys[i] >> 1));
+        order
+    }
+
+    pub(super) fn key(&self, index: usize) -> u32 {
+        self.keys[index]
+    }
 }
 
 struct ColumnOut {
@@ -219,16 +273,21 @@ pub fn encode(rows: &[Row]) -> Vec<u8> {
     }
     put_bytes(&mut out, &section);
 
-    let mut columns: BTreeMap<(u32, u32), ColumnOut> = BTreeMap::new();
+    let mut index = KeyIndex::new();
+    let mut columns: Vec<ColumnOut> = Vec::new();
     for (i, c) in codes.iter().enumerate() {
         for &(key, hits, units) in c.iter().flatten() {
-            let col = columns.entry((key & 1, key >> 1)).or_insert(ColumnOut {
-                bitmap: vec![0; n.div_ceil(8)],
-                hit_deltas: Vec::new(),
-                unit_deltas: Vec::new(),
-                hits: 0,
-                units: 0,
-            });
+            let at = index.index(key);
+            if at == columns.len() {
+                columns.push(ColumnOut {
+                    bitmap: vec![0; n.div_ceil(8)],
+                    hit_deltas: Vec::with_capacity(2 * n),
+                    unit_deltas: Vec::with_capacity(2 * n),
+                    hits: 0,
+                    units: 0,
+                });
+            }
+            let col = &mut columns[at];
             col.bitmap[i / 8] |= 1 << (i % 8);
             put_signed(&mut col.hit_deltas, hits.wrapping_sub(col.hits) as i64);
             put_signed(&mut col.unit_deltas, units.wrapping_sub(col.units) as i64);
@@ -237,8 +296,9 @@ pub fn encode(rows: &[Row]) -> Vec<u8> {
         }
     }
     put(&mut out, columns.len() as u64);
-    for ((side, status), col) in columns {
-        put(&mut out, u64::from(status << 1 | side));
+    for at in index.in_column_order() {
+        let col = &columns[at];
+        put(&mut out, u64::from(index.key(at)));
         let mut len = Vec::new();
         put(&mut len, col.hit_deltas.len() as u64);
         put(

@@ -23,7 +23,7 @@
 //!     over the previous one, sum of hits, sum of percentage units
 //! ```
 
-use super::chunk::{block_of, Row, BLOCK_MS};
+use super::chunk::{block_of, KeyIndex, Row, BLOCK_MS};
 use super::store::codec::{self, put, put_wide};
 
 /// The width of a rollup bucket: 10 minutes (5 polls at the usual 2-minute interval). Query
@@ -37,8 +37,8 @@ const BUCKETS_PER_BLOCK: u64 = (BLOCK_MS / ROLLUP_MS) as u64;
 /// The sums of one code over a bucket: `status << 1 | side` (1 = origin), hits, units.
 pub type CodeSum = (u32, u128, u128);
 
-/// The sums of one code over a bucket while encoding: side (1 = origin), status, hits, units.
-type SideSum = (u32, u32, u128, u128);
+/// The sums of one code's hits and percentage units over a bucket.
+type HitsAndUnits = (u128, u128);
 
 /// The rollup of the rows of one chunk (ascending, one per instant); `None` when the codes of a
 /// successful poll cannot be read (the block is then read from its chunk, which says so).
@@ -63,43 +63,45 @@ pub fn encode(rows: &[Row]) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(&bitmap);
 
-    // Per bucket with codes, ascending: its index and the sums per (side, status), found by
-    // sorting the codes of its polls (a few hundred) rather than a map update per code.
+    // Per bucket with codes, ascending: its index, and the sums of each code (by its dense
+    // index over the block) with whether the bucket has it.
     let block = rows.first().map_or(0, |r| block_of(r.at_ms));
-    let mut buckets: Vec<(u64, Vec<SideSum>)> = Vec::new();
+    let mut keys = KeyIndex::new();
+    let mut buckets: Vec<(u64, Vec<Option<HitsAndUnits>>)> = Vec::new();
     for r in rows.iter().filter(|r| r.ok && !r.codes.is_empty()) {
         let index = ((r.at_ms - block) / ROLLUP_MS) as u64;
         if buckets.last().is_none_or(|(i, _)| *i != index) {
             buckets.push((index, Vec::new()));
         }
-        let codes = &mut buckets.last_mut()?.1;
+        let sums = &mut buckets.last_mut()?.1;
         codec::walk(&r.codes, |key, hits, units| {
-            codes.push((
-                (key & 1) as u32,
-                (key >> 1) as u32,
-                u128::from(hits),
-                u128::from(units),
-            ));
+            let at = keys.index(key as u32);
+            if at >= sums.len() {
+                sums.resize(at + 1, None);
+            }
+            let sum = sums[at].get_or_insert((0, 0));
+            sum.0 += u128::from(hits);
+            sum.1 += u128::from(units);
         })?;
     }
-    buckets.retain(|(_, codes)| !codes.is_empty());
+    buckets.retain(|(_, sums)| sums.iter().any(Option::is_some));
     put(&mut out, buckets.len() as u64);
+    let order = keys.in_column_order();
     let mut section = Vec::new();
-    for (index, mut codes) in buckets {
-        codes.sort_unstable_by_key(|&(side, status, ..)| (side, status));
-        codes.dedup_by(|next, sum| {
-            let same = (next.0, next.1) == (sum.0, sum.1);
-            if same {
-                sum.2 += next.2;
-                sum.3 += next.3;
-            }
-            same
-        });
+    for (index, sums) in buckets {
         put(&mut out, index);
         for side in [0, 1] {
             section.clear();
             let mut prev = 0;
-            for &(_, status, hits, units) in codes.iter().filter(|c| c.0 == side) {
+            for &at in &order {
+                let key = keys.key(at);
+                let Some(&Some((hits, units))) = sums.get(at) else {
+                    continue;
+                };
+                if key & 1 != side {
+                    continue;
+                }
+                let status = key >> 1;
                 put(&mut section, u64::from(status - prev));
                 put_wide(&mut section, hits);
                 put_wide(&mut section, units);
