@@ -169,8 +169,36 @@ fn ready(text: &str, line: u64) -> Result<Ready, HistoryError> {
 /// parsing them, small enough that a few batches in flight stay a few MiB.
 const BATCH_LINES: usize = 512;
 
-/// A batch of non-blank lines: its place in the file's order, and each line with its number.
-type Batch = (usize, Vec<(u64, String)>);
+/// A batch of lines as read: their bytes, and each line's number and end in them.
+struct Batch {
+    /// Its place in the file's order.
+    index: usize,
+    bytes: Vec<u8>,
+    lines: Vec<(u64, usize)>,
+}
+
+impl Batch {
+    /// Each line of the batch ready for the database, `None` for a blank one. Checking UTF-8
+    /// here rather than while reading keeps that work off the reading thread too.
+    fn parse(&self) -> Vec<Result<Option<Ready>, HistoryError>> {
+        let mut start = 0;
+        self.lines
+            .iter()
+            .map(|&(line, end)| {
+                let bytes = &self.bytes[start..end];
+                start = end;
+                let text = std::str::from_utf8(bytes).map_err(|e| HistoryError::Import {
+                    line,
+                    reason: format!("cannot be read (not UTF-8: {e})"),
+                })?;
+                if text.trim().is_empty() {
+                    return Ok(None);
+                }
+                ready(text, line).map(Some)
+            })
+            .collect()
+    }
+}
 
 /// Imports the lines in one transaction. Each target's lines are gathered per 2-hour block and
 /// written as that block's chunk when a line of another block comes (files list a target's
@@ -206,11 +234,10 @@ pub fn import(
             let (work_rx, done_tx) = (&work_rx, done_tx.clone());
             scope.spawn(move || loop {
                 // The lock is held only while taking a batch.
-                let Ok(Ok((index, lines))) = work_rx.lock().map(|rx| rx.recv()) else {
+                let Ok(Ok(batch)) = work_rx.lock().map(|rx| rx.recv()) else {
                     return;
                 };
-                let parsed: Vec<_> = lines.iter().map(|(n, t)| ready(t, *n)).collect();
-                if done_tx.send((index, parsed)).is_err() {
+                if done_tx.send((batch.index, batch.parse())).is_err() {
                     return;
                 }
             });
@@ -226,15 +253,17 @@ pub fn import(
         let mut unreadable = None;
         loop {
             while !eof && sent - next < 2 * workers {
-                let mut lines = Vec::with_capacity(BATCH_LINES);
-                while lines.len() < BATCH_LINES {
-                    let mut text = String::new();
+                let mut batch = Batch {
+                    index: sent,
+                    bytes: Vec::with_capacity(BATCH_LINES * 2048),
+                    lines: Vec::with_capacity(BATCH_LINES),
+                };
+                while batch.lines.len() < BATCH_LINES {
                     line += 1;
-                    match reader.read_line(&mut text) {
+                    match reader.read_until(b'\n', &mut batch.bytes) {
                         Ok(0) => eof = true,
-                        Ok(_) if text.trim().is_empty() => continue,
                         Ok(_) => {
-                            lines.push((line, text));
+                            batch.lines.push((line, batch.bytes.len()));
                             continue;
                         }
                         Err(e) => {
@@ -247,11 +276,10 @@ pub fn import(
                     }
                     break;
                 }
-                if !lines.is_empty() {
-                    writer.report.lines += lines.len() as u64;
+                if !batch.lines.is_empty() {
                     // The workers outlive this loop (the scope joins them), so a send fails
                     // only once every one of them has stopped.
-                    work_tx.send((sent, lines)).map_err(|_| parser_gone())?;
+                    work_tx.send(batch).map_err(|_| parser_gone())?;
                     sent += 1;
                 }
             }
@@ -261,7 +289,8 @@ pub fn import(
             let (index, parsed) = done_rx.recv().map_err(|_| parser_gone())?;
             early.insert(index, parsed);
             while let Some(parsed) = early.remove(&next) {
-                for ready in parsed {
+                for ready in parsed.into_iter().filter_map(Result::transpose) {
+                    writer.report.lines += 1;
                     writer.store(ready?)?;
                 }
                 next += 1;
