@@ -151,7 +151,13 @@ fn code_value(metric: Metric, hits: u64, percentage: f64) -> u64 {
 /// value shown goes through, whether it was summed poll by poll or per rollup bucket.
 fn average(sum: u128, n: u32, metric: Metric) -> f64 {
     let scale = if in_units(metric) { 10_000.0 } else { 1.0 };
-    sum as f64 / (f64::from(n) * scale)
+    // The same rounding either way; u128 -> f64 is a slow library call, and sums almost always
+    // fit in 64 bits (one per value of a full-resolution week).
+    let sum = match u64::try_from(sum) {
+        Ok(s) => s as f64,
+        Err(_) => sum as f64,
+    };
+    sum / (f64::from(n) * scale)
 }
 
 /// The width of the buckets the polls of `spec` are averaged into when its range holds more of
