@@ -214,6 +214,18 @@ impl PollsBuilder {
         self.finish_ok(at_ms, start, totals);
     }
 
+    /// [`Self::push_ok_codes`] for codes of the sides read whose statuses are marked seen
+    /// already ([`Self::mark`]).
+    fn push_ok_marked(&mut self, at_ms: i64, codes: &[(u32, u64, u64)], totals: [f64; 6]) {
+        let start = self.out.keys.len();
+        let hits = self.wanted.hits;
+        self.out.keys.extend(codes.iter().map(|c| c.0));
+        self.out
+            .values
+            .extend(codes.iter().map(|c| if hits { c.1 } else { c.2 }));
+        self.finish_ok(at_ms, start, totals);
+    }
+
     /// A poll whose codes are in a rollup bucket pushed with [`Self::push_sums`].
     pub fn push_summed(&mut self, at_ms: i64, ok: bool) {
         let at = self.out.keys.len() as u32;
@@ -509,6 +521,15 @@ fn push_chunk(
     };
     let chunk = super::chunk::Chunk::decode(bytes, select).ok_or_else(damaged)?;
     let totals_wanted = builder.wanted().totals;
+    // Every column of a chunk has a poll with its code: when all the polls are in range, its
+    // statuses are seen once here rather than code by code.
+    let whole = chunk.at_ms.first().is_some_and(|a| *a >= span.from_ms)
+        && chunk.at_ms.last().is_some_and(|a| *a <= span.to_ms);
+    if whole {
+        for (origin, status) in chunk.column_statuses() {
+            builder.mark(u32::from(status) << 1 | u32::from(origin));
+        }
+    }
     let mut failed = None;
     chunk.walk(span.from_ms, span.to_ms, |p| {
         if failed.is_some() {
@@ -535,6 +556,7 @@ fn push_chunk(
                     failed = Some(damaged());
                 }
             }
+            None if whole => builder.push_ok_marked(p.at_ms, p.codes, totals),
             None => builder.push_ok_codes(p.at_ms, p.codes, totals),
         }
     });

@@ -152,10 +152,16 @@ fn code_value(metric: Metric, hits: u64, percentage: f64) -> u64 {
 fn average(sum: u128, n: u32, metric: Metric) -> f64 {
     let scale = if in_units(metric) { 10_000.0 } else { 1.0 };
     // The same rounding either way; u128 -> f64 is a slow library call, and sums almost always
-    // fit in 64 bits (one per value of a full-resolution week).
+    // fit in 64 bits (one per value of a full-resolution week). Out of line, or the compiler
+    // makes the call for every value and then picks.
+    #[cold]
+    #[inline(never)]
+    fn wide(sum: u128) -> f64 {
+        sum as f64
+    }
     let sum = match u64::try_from(sum) {
         Ok(s) => s as f64,
-        Err(_) => sum as f64,
+        Err(_) => wide(sum),
     };
     sum / (f64::from(n) * scale)
 }
