@@ -631,12 +631,12 @@ pub fn merge(old: Vec<Row>, new: Vec<Row>) -> (Vec<Row>, Vec<bool>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::estats::model::StatusCodeCount;
     use proptest::prelude::*;
 
-    fn code(status: u16, hits: u64, pct: f64) -> StatusCodeCount {
+    pub(in crate::history) fn code(status: u16, hits: u64, pct: f64) -> StatusCodeCount {
         StatusCodeCount {
             http_status: status,
             hits,

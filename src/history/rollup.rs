@@ -217,16 +217,9 @@ impl Rollup {
 
 #[cfg(test)]
 mod tests {
+    use super::super::chunk::tests::code;
     use super::*;
     use crate::estats::model::StatusCodeCount;
-
-    fn code(status: u16, hits: u64, pct: f64) -> StatusCodeCount {
-        StatusCodeCount {
-            http_status: status,
-            hits,
-            percentage: pct,
-        }
-    }
 
     fn row(at_ms: i64, ok: bool, edge: &[StatusCodeCount], origin: &[StatusCodeCount]) -> Row {
         Row {

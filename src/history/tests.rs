@@ -946,20 +946,17 @@ fn placement(h: &History) -> (i64, i64) {
 /// how many rollups there are.
 fn rollups_match_chunks(h: &History) -> usize {
     h.with_writer(|conn| {
-        let chunks: Vec<(i64, i64, Vec<u8>)> = conn
-            .prepare("SELECT target_id, block_ms, data FROM chunks ORDER BY 1, 2")
+        let blobs = |table: &str| -> Result<Vec<(i64, i64, Vec<u8>)>, HistoryError> {
+            conn.prepare(&format!(
+                "SELECT target_id, block_ms, data FROM {table} ORDER BY 1, 2"
+            ))
             .and_then(|mut s| {
                 s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()
             })
-            .map_err(store::sql)?;
-        let rollups: Vec<(i64, i64, Vec<u8>)> = conn
-            .prepare("SELECT target_id, block_ms, data FROM rollups ORDER BY 1, 2")
-            .and_then(|mut s| {
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()
-            })
-            .map_err(store::sql)?;
+            .map_err(store::sql)
+        };
+        let (chunks, rollups) = (blobs("chunks")?, blobs("rollups")?);
         let expected: Vec<(i64, i64, Vec<u8>)> = chunks
             .into_iter()
             .map(|(t, b, data)| {
