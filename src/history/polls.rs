@@ -384,9 +384,14 @@ fn read_blocks(
 ) -> Result<Polls, HistoryError> {
     use super::chunk::{self, Select, BLOCK_MS};
     let rows = row_polls(conn, tid, from_ms, to_ms, wanted)?;
-    let mut blocks_with_rows: Vec<i64> = rows.iter().map(|r| chunk::block_of(r.at_ms)).collect();
-    blocks_with_rows.dedup();
+    // Blocks that still hold rows (late polls, or the open block): their rollups lack them.
+    let mut blocks_with_rows: Vec<i64> = Vec::new();
+    if use_rollups {
+        blocks_with_rows = rows.iter().map(|r| chunk::block_of(r.at_ms)).collect();
+        blocks_with_rows.dedup();
+    }
     let mut rows = rows.into_iter().peekable();
+    let span = Span { from_ms, to_ms };
     let mut builder = PollsBuilder::new(wanted);
     let select = Select {
         edge: wanted.edge,
@@ -411,8 +416,7 @@ fn read_blocks(
         while let Some(r) = chunks.next().map_err(sql)? {
             let block: i64 = r.get(0).map_err(sql)?;
             let bytes = blob(r.get_ref(1).map_err(sql)?);
-            let at = Span { from_ms, to_ms };
-            push_chunk(conn, &mut builder, &mut rows, block, bytes, select, at)?;
+            push_chunk(conn, &mut builder, &mut rows, block, bytes, select, span)?;
         }
     } else {
         let mut stmt = conn
@@ -446,8 +450,7 @@ fn read_blocks(
                 let mut found = one.query(params![tid, block]).map_err(sql)?;
                 if let Some(c) = found.next().map_err(sql)? {
                     let bytes = blob(c.get_ref(0).map_err(sql)?);
-                    let at = Span { from_ms, to_ms };
-                    push_chunk(conn, &mut builder, &mut rows, block, bytes, select, at)?;
+                    push_chunk(conn, &mut builder, &mut rows, block, bytes, select, span)?;
                 }
                 continue;
             };

@@ -1298,6 +1298,26 @@ async fn prune_cuts_chunks_and_rows_alike() {
     assert_eq!(rollups_match_chunks(&h), 0);
 }
 
+/// Writes at `path` the varied polls of [`varied_history`] as a file of version 2 (version 3
+/// without the rollups table: what files were before rollups), then runs `then` on it.
+async fn version_2_file(path: &std::path::Path, then: &str) {
+    let h = History::open(Some(path)).unwrap();
+    let (t, start) = (target(), t0());
+    for i in 0..400u64 {
+        let at = start + ChronoDuration::minutes(2 * i as i64);
+        if let Some(p) = varied_poll(i, at) {
+            record(&h, &t, at, &p).await;
+        }
+    }
+    h.with_writer(|c| {
+        c.execute_batch(&format!(
+            "DROP TABLE rollups; PRAGMA user_version = 2; {then}"
+        ))
+        .map_err(store::sql)
+    })
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_version_2_file_gets_its_rollups_in_place() {
     let dir = tempfile::tempdir().unwrap();
@@ -1315,21 +1335,7 @@ async fn a_version_2_file_gets_its_rollups_in_place() {
         let (h, ..) = varied_history().await;
         h.polls("ds", &t, start, end, codes).await.unwrap()
     };
-    {
-        // Version 2 is version 3 without the rollups table: what today's files are.
-        let h = History::open(Some(&path)).unwrap();
-        for i in 0..400u64 {
-            let at = start + ChronoDuration::minutes(2 * i as i64);
-            if let Some(p) = varied_poll(i, at) {
-                record(&h, &t, at, &p).await;
-            }
-        }
-        h.with_writer(|c| {
-            c.execute_batch("DROP TABLE rollups; PRAGMA user_version = 2")
-                .map_err(store::sql)
-        })
-        .unwrap();
-    }
+    version_2_file(&path, "").await;
     let h = History::open(Some(&path)).unwrap();
     let version: i32 = h
         .with_writer(|c| {
@@ -1396,23 +1402,11 @@ async fn a_version_2_file_with_a_damaged_chunk_still_opens() {
     let path = dir.path().join("v2.db");
     let t = target();
     let (start, end) = (t0(), t0() + ChronoDuration::minutes(800));
-    {
-        let h = History::open(Some(&path)).unwrap();
-        for i in 0..400u64 {
-            let at = start + ChronoDuration::minutes(2 * i as i64);
-            if let Some(p) = varied_poll(i, at) {
-                record(&h, &t, at, &p).await;
-            }
-        }
-        h.with_writer(|c| {
-            c.execute_batch(
-                "DROP TABLE rollups; PRAGMA user_version = 2;
-                 UPDATE chunks SET data = x'0105' WHERE block_ms = (SELECT min(block_ms) FROM chunks)",
-            )
-            .map_err(store::sql)
-        })
-        .unwrap();
-    }
+    version_2_file(
+        &path,
+        "UPDATE chunks SET data = x'0105' WHERE block_ms = (SELECT min(block_ms) FROM chunks)",
+    )
+    .await;
     let h = History::open(Some(&path)).expect("one damaged chunk must not keep the file shut");
     let rollups: i64 = h
         .with_writer(|c| {
