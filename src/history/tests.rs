@@ -942,6 +942,14 @@ fn placement(h: &History) -> (i64, i64) {
     .unwrap()
 }
 
+fn user_version(h: &History) -> i32 {
+    h.with_writer(|c| {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(store::sql)
+    })
+    .unwrap()
+}
+
 /// Checks that every chunk has the rollup of its rows and no rollup lacks its chunk; returns
 /// how many rollups there are.
 fn rollups_match_chunks(h: &History) -> usize {
@@ -1220,13 +1228,7 @@ async fn a_version_1_file_migrates_in_place_and_reads_the_same() {
     rows.export_jsonl("ds", &mut before).unwrap();
 
     let h = History::open(Some(&path)).unwrap();
-    let version: i32 = h
-        .with_writer(|c| {
-            c.query_row("PRAGMA user_version", [], |r| r.get(0))
-                .map_err(store::sql)
-        })
-        .unwrap();
-    assert_eq!(version, schema::VERSION);
+    assert_eq!(user_version(&h), schema::VERSION);
     assert_eq!(placement(&h), (0, 7), "every row moved into 7 chunks");
     assert_eq!(rollups_match_chunks(&h), 7, "each with its rollup");
     assert_eq!(h.count("ds", &t).await.unwrap(), 370);
@@ -1337,13 +1339,7 @@ async fn a_version_2_file_gets_its_rollups_in_place() {
     };
     version_2_file(&path, "").await;
     let h = History::open(Some(&path)).unwrap();
-    let version: i32 = h
-        .with_writer(|c| {
-            c.query_row("PRAGMA user_version", [], |r| r.get(0))
-                .map_err(store::sql)
-        })
-        .unwrap();
-    assert_eq!(version, schema::VERSION);
+    assert_eq!(user_version(&h), schema::VERSION);
     assert_eq!(rollups_match_chunks(&h), 6);
     let read = h.polls("ds", &t, start, end, summed(codes)).await.unwrap();
     assert!(read.has_sums());
