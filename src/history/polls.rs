@@ -32,10 +32,6 @@ pub struct Poll {
     pub at_ms: i64,
     /// False for a failed poll (a gap).
     pub ok: bool,
-    /// Hits, errors and failure percentage of the edge then the origin, 0 where the answer had
-    /// none (what a successful answer that omits a total means); 0 in failed polls. Only read
-    /// when asked for (see [`read`]), 0 otherwise.
-    pub totals: [f64; 6],
     /// The poll's codes in [`Polls`]' code columns.
     start: u32,
     end: u32,
@@ -85,6 +81,11 @@ pub struct Polls {
     /// percentage units).
     keys: Vec<u32>,
     values: Vec<u64>,
+    /// Per poll, when [`Wanted::totals`] (else empty): hits, errors and failure percentage of
+    /// the edge then the origin, 0 where the answer had none (what a successful answer that
+    /// omits a total means); 0 in failed polls. Apart from [`Poll`], which stays small: a week
+    /// is 5,040 of them, and only `groupBy: total` reads totals.
+    totals: Vec<[f64; 6]>,
     /// Per rollup bucket: its start and the end of its sums in `sum_keys`/`sum_values`.
     sums: Vec<(i64, u32)>,
     sum_keys: Vec<u32>,
@@ -100,6 +101,12 @@ impl Polls {
 
     pub fn is_empty(&self) -> bool {
         self.polls.is_empty()
+    }
+
+    /// The totals of poll `i` when read with [`Wanted::totals`]; 0 otherwise.
+    #[inline]
+    pub fn totals(&self, i: usize) -> [f64; 6] {
+        self.totals.get(i).copied().unwrap_or_default()
     }
 
     /// Statuses seen in the polls on the edge (`origin` false) or the origin, when read.
@@ -182,13 +189,20 @@ impl PollsBuilder {
     /// A failed poll (a gap).
     pub fn push_failed(&mut self, at_ms: i64) {
         let at = self.out.keys.len() as u32;
+        self.push_totals([0.0; 6]);
         self.out.polls.push(Poll {
             at_ms,
             ok: false,
-            totals: [0.0; 6],
             start: at,
             end: at,
         });
+    }
+
+    #[inline]
+    fn push_totals(&mut self, totals: [f64; 6]) {
+        if self.wanted.totals {
+            self.out.totals.push(totals);
+        }
     }
 
     /// A successful poll: its code blob (see [`codec`]) and, when [`Wanted::totals`], its
@@ -229,10 +243,10 @@ impl PollsBuilder {
     /// A poll whose codes are in a rollup bucket pushed with [`Self::push_sums`].
     pub fn push_summed(&mut self, at_ms: i64, ok: bool) {
         let at = self.out.keys.len() as u32;
+        self.push_totals([0.0; 6]);
         self.out.polls.push(Poll {
             at_ms,
             ok,
-            totals: [0.0; 6],
             start: at,
             end: at,
         });
@@ -287,11 +301,10 @@ impl PollsBuilder {
     }
 
     fn finish_ok(&mut self, at_ms: i64, start: usize, totals: [f64; 6]) {
-        let totals = if self.wanted.totals { totals } else { [0.0; 6] };
+        self.push_totals(totals);
         self.out.polls.push(Poll {
             at_ms,
             ok: true,
-            totals,
             start: start as u32,
             end: self.out.keys.len() as u32,
         });

@@ -75,6 +75,17 @@ pub mod codec {
     /// Reads what [`put_wide`] wrote; `None` past the end or beyond 128 bits.
     #[inline]
     pub(in crate::history) fn get_wide(buf: &[u8], pos: &mut usize) -> Option<u128> {
+        // Sums almost always fit in 63 bits (9 bytes): add them up in 64 bits, which is several
+        // times cheaper than 128-bit shifts, and start over in 128 bits for the rare wider one.
+        let mut narrow = 0u64;
+        for (i, shift) in (0..63).step_by(7).enumerate() {
+            let byte = *buf.get(*pos + i)?;
+            narrow |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                *pos += i + 1;
+                return Some(u128::from(narrow));
+            }
+        }
         let mut v = 0u128;
         for shift in (0..128).step_by(7) {
             let byte = *buf.get(*pos)?;
@@ -951,6 +962,37 @@ pub fn failures(
 mod tests {
     use super::codec::*;
     use super::*;
+
+    #[test]
+    fn wide_varints_round_trip_on_both_sides_of_64_bits() {
+        // The 64-bit fast path ends at 9 bytes (63 bits); wider values take the 128-bit one.
+        let values = [
+            0,
+            127,
+            128,
+            (1u128 << 63) - 1,
+            1 << 63,
+            u128::from(u64::MAX),
+            u128::from(u64::MAX) + 2,
+            u128::MAX,
+        ];
+        let mut buf = Vec::new();
+        for v in values {
+            put_wide(&mut buf, v);
+        }
+        let mut pos = 0;
+        for v in values {
+            assert_eq!(get_wide(&buf, &mut pos), Some(v));
+        }
+        assert_eq!(pos, buf.len());
+        for cut in 0..buf.len() {
+            let mut pos = 0;
+            let read = std::iter::from_fn(|| get_wide(&buf[..cut], &mut pos)).count();
+            assert!(read < values.len(), "cut at {cut}");
+        }
+        // 19 continuation bytes: beyond 128 bits.
+        assert_eq!(get_wide(&[0x80; 19], &mut 0), None);
+    }
 
     #[test]
     fn codec_round_trips() {

@@ -113,7 +113,7 @@ fn slot(side: Side) -> usize {
 /// walked in place, and code sums of rollup buckets). Indexes are positions in the source.
 trait Source {
     fn len(&self) -> usize;
-    fn in_range(&self, i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool;
+    fn in_range(&self, i: usize, range: &Range) -> bool;
     fn at_ms(&self, i: usize) -> i64;
     fn ok(&self, i: usize) -> bool;
     /// The `total` group of `side` in successful poll `i`.
@@ -130,6 +130,29 @@ trait Source {
     }
     /// The statuses of `side` in all of the source, when known without walking it.
     fn statuses(&self, side: Side) -> Option<&BTreeSet<u16>>;
+}
+
+/// A query's range, also as the whole milliseconds it holds: stored polls are in milliseconds,
+/// and turning each into a date to compare costs more than the rest of a poll's bookkeeping.
+struct Range {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+impl Range {
+    fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Range {
+        // The first whole millisecond at or after `from`, the last at or before `to`.
+        let floor = |t: DateTime<Utc>| t.timestamp_millis();
+        let sub_ms = |t: DateTime<Utc>| t.timestamp_subsec_nanos() % 1_000_000 != 0;
+        Range {
+            from,
+            to,
+            from_ms: floor(from).saturating_add(i64::from(sub_ms(from))),
+            to_ms: floor(to),
+        }
+    }
 }
 
 /// Whether `metric` draws percentages (summed in units of 1/10 000 %) rather than hits.
@@ -206,8 +229,8 @@ impl Source for [Point] {
         <[Point]>::len(self)
     }
 
-    fn in_range(&self, i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        self[i].at >= from && self[i].at <= to
+    fn in_range(&self, i: usize, range: &Range) -> bool {
+        self[i].at >= range.from && self[i].at <= range.to
     }
 
     fn at_ms(&self, i: usize) -> i64 {
@@ -257,9 +280,8 @@ impl Source for Polls {
         Polls::len(self)
     }
 
-    fn in_range(&self, i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        let at = from_ms(self.polls[i].at_ms);
-        at >= from && at <= to
+    fn in_range(&self, i: usize, range: &Range) -> bool {
+        (range.from_ms..=range.to_ms).contains(&self.polls[i].at_ms)
     }
 
     fn at_ms(&self, i: usize) -> i64 {
@@ -281,7 +303,7 @@ impl Source for Polls {
             Metric::Errors => EDGE_ERRORS,
             Metric::FailurePercentage | Metric::Percentage => EDGE_FAILURE_PCT,
         };
-        self.polls[i].totals[base + offset]
+        Polls::totals(self, i)[base + offset]
     }
 
     fn codes(&self, i: usize, _: Metric, mut f: impl FnMut(Side, u16, u64)) {
@@ -404,8 +426,9 @@ fn build_from<S: Source + ?Sized>(src: &S, spec: &SeriesSpec) -> SeriesSet {
     // In range, ascending, one per instant (a successful poll wins over a failed one). Stored
     // polls come sorted: the sort is then skipped.
     let key = |i: usize| (src.at_ms(i), !src.ok(i));
+    let range = Range::new(from, to);
     let mut pts: Vec<usize> = (0..src.len())
-        .filter(|&i| src.in_range(i, from, to))
+        .filter(|&i| src.in_range(i, &range))
         .collect();
     if !pts.windows(2).all(|w| key(w[0]) < key(w[1])) {
         pts.sort_by_key(|&i| key(i));
@@ -993,6 +1016,26 @@ mod tests {
         assert_eq!(names(&set), ["edge:5xx"]);
         assert!(set.series[0].values.is_empty());
         assert!(set.gaps.is_empty());
+    }
+
+    #[test]
+    fn stored_polls_are_in_range_by_the_whole_milliseconds_it_holds() {
+        let ms = |t: DateTime<Utc>| t.timestamp_millis();
+        let range = Range::new(
+            at(10) + chrono::Duration::microseconds(300),
+            at(20) + chrono::Duration::microseconds(700),
+        );
+        assert_eq!((range.from_ms, range.to_ms), (ms(at(10)) + 1, ms(at(20))));
+        let exact = Range::new(at(10), at(20));
+        assert_eq!((exact.from_ms, exact.to_ms), (ms(at(10)), ms(at(20))));
+        let before = Range::new(
+            from_ms(-1500) + chrono::Duration::microseconds(1),
+            from_ms(0),
+        );
+        assert_eq!(
+            before.from_ms, -1499,
+            "before the epoch, still the next whole ms"
+        );
     }
 
     #[test]
