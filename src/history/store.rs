@@ -75,16 +75,12 @@ pub mod codec {
     /// Reads what [`put_wide`] wrote; `None` past the end or beyond 128 bits.
     #[inline]
     pub(in crate::history) fn get_wide(buf: &[u8], pos: &mut usize) -> Option<u128> {
-        // Sums almost always fit in 63 bits (9 bytes): add them up in 64 bits, which is several
-        // times cheaper than 128-bit shifts, and start over in 128 bits for the rare wider one.
-        let mut narrow = 0u64;
-        for (i, shift) in (0..63).step_by(7).enumerate() {
-            let byte = *buf.get(*pos + i)?;
-            narrow |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                *pos += i + 1;
-                return Some(u128::from(narrow));
-            }
+        // Sums almost always fit in 63 bits (9 bytes), which [`get`] reads exactly with 64-bit
+        // shifts; anything longer (or unreadable) starts over in 128 bits.
+        let mut narrow = *pos;
+        if let Some(v) = get(buf, &mut narrow).filter(|_| narrow - *pos <= 9) {
+            *pos = narrow;
+            return Some(u128::from(v));
         }
         let mut v = 0u128;
         for shift in (0..128).step_by(7) {
